@@ -3,9 +3,9 @@
 import os
 from pathlib import Path
 
-import wavegan  # noqa: F401  (import-order guard)
-
 import pytest
+
+import wavegan  # noqa: F401  (import-order guard)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,0 +1,75 @@
+"""From the store to batches: representations computed once per store and cached, then tf.data.
+
+Features of every split are computed in one pass after fitting the representation (scaler, mean/std)
+on the training split, and saved under `<store>/features/<representation>-<hash>/` with the fitted
+state, so training never recomputes a spectrogram per step and every run of one data set sees the
+same normalisation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from wavegan.data.schema import SPLITS
+from wavegan.data.store import DataStore
+from wavegan.errors import ConfigError
+from wavegan.preprocessing import Representation, build_representation
+
+
+def features_dir(store: DataStore, preprocessing: DictConfig) -> Path:
+    spec = json.dumps(OmegaConf.to_container(preprocessing, resolve=True), sort_keys=True)
+    return store.root / "features" / f"{preprocessing.name}-{hashlib.sha256(spec.encode()).hexdigest()[:12]}"
+
+
+def load_features(
+    store: DataStore, preprocessing: DictConfig
+) -> tuple[dict[str, np.ndarray], Representation]:
+    """Features per split (float32, [-1, 1]) and the fitted representation that inverts them."""
+    slice_len, sample_rate = int(store.summary["slice_len"]), int(store.summary["sample_rate"])
+    target = features_dir(store, preprocessing)
+    if not (target / "complete").is_file():
+        partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        try:
+            representation = build_representation(preprocessing, slice_len, sample_rate)
+            representation.fit(store.waveforms("train"))
+            representation.save(partial)
+            for split in SPLITS:
+                np.save(partial / f"{split}.npy", representation.transform(store.waveforms(split)))
+            (partial / "complete").touch()
+            shutil.rmtree(target, ignore_errors=True)
+            try:
+                os.rename(partial, target)
+            except OSError:  # a concurrent job finished the same features first
+                shutil.rmtree(partial, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
+    representation = type(build_representation(preprocessing, slice_len, sample_rate)).load(
+        target, preprocessing, slice_len, sample_rate
+    )
+    features = {split: np.load(target / f"{split}.npy") for split in SPLITS}
+    return features, representation
+
+
+def make_dataset(features: np.ndarray, batch_size: int, seed: int, shuffle: bool = True):
+    """An endless, shuffled, batched, prefetched tf.data stream over in-memory features."""
+    import tensorflow as tf
+
+    if batch_size > len(features):
+        raise ConfigError(
+            f"trainer.batch_size={batch_size} is larger than the training split ({len(features)} clips). "
+            "Fix: lower trainer.batch_size or use more data (data.num_samples)."
+        )
+    ds = tf.data.Dataset.from_tensor_slices(features)
+    if shuffle:
+        ds = ds.shuffle(len(features), seed=seed, reshuffle_each_iteration=True)
+    return ds.repeat().batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
