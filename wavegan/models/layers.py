@@ -1,0 +1,138 @@
+"""Building blocks shared by the models: phase shuffle, up-sampling convolutions, config readers.
+
+Phase shuffle (WaveGAN, Donahue et al. 2019, section 3.3) shifts each discriminator feature map in
+time by a random integer in [-n, n] and fills the vacated edge by reflection, so D cannot key on the
+exact phase of the periodic artefacts that transposed convolutions leave in G's output.
+
+One deliberate difference from the reference code (chrisdonahue/wavegan `apply_phaseshuffle`): the
+reference draws ONE shift per call, shared by the whole batch; here every example gets its own shift
+(as the brief for this project asks). In expectation both apply the same augmentation; per-example
+shifts decorrelate the examples of a batch, and they keep the gradient penalty per-example.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from wavegan.errors import ConfigError
+
+# ---------------------------------------------------------------------------------------------------
+# Config readers. Models take an omegaconf DictConfig (or a plain dict in tests); a missing key falls
+# back to the documented default so older configs keep working, a wrong value raises ConfigError
+# naming the full key, because the entry points turn ConfigError into a one-line message for the user.
+# ---------------------------------------------------------------------------------------------------
+
+
+def cfg_get(cfg: Mapping[str, Any] | Any, key: str, default: Any) -> Any:
+    """Read `key` from a DictConfig or dict, `default` when absent or null."""
+    value = cfg.get(key, default) if cfg is not None else default
+    return default if value is None else value
+
+
+def cfg_int(cfg: Any, key: str, default: int, *, minimum: int, prefix: str = "model") -> int:
+    """An integer config value >= minimum (bools are rejected: `true` is not a width)."""
+    value = cfg_get(cfg, key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{prefix}.{key} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def cfg_bool(cfg: Any, key: str, default: bool, *, prefix: str = "model") -> bool:
+    value = cfg_get(cfg, key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{prefix}.{key} must be true or false, got {value!r}")
+    return value
+
+
+def cfg_choice(cfg: Any, key: str, default: str, choices: tuple[str, ...], *, prefix: str = "model") -> str:
+    value = cfg_get(cfg, key, default)
+    if value not in choices:
+        raise ConfigError(f"{prefix}.{key} must be one of {', '.join(choices)}; got {value!r}")
+    return value
+
+
+# ---------------------------------------------------------------------------------------------------
+# Phase shuffle
+# ---------------------------------------------------------------------------------------------------
+
+
+def phase_shuffle(x: tf.Tensor, shift: tf.Tensor | int) -> tf.Tensor:
+    """Shift x [B, T, C] along time by `shift` samples (a scalar) with reflect padding, keeping length T.
+
+    Exactly the reference's pad-then-crop: a positive shift moves the signal later (to the right) and
+    mirrors the left edge about sample 0 without repeating it. One shift for the whole batch, as in the
+    reference: a per-example shift needs a gather whose gradient (a scatter) made D's step ~20 % slower
+    and its compilation twice as long on the CPU.
+    """
+    shift = tf.cast(shift, tf.int32)
+    pad_left, pad_right = tf.maximum(shift, 0), tf.maximum(-shift, 0)
+    padded = tf.pad(x, [[0, 0], [pad_left, pad_right], [0, 0]], mode="REFLECT")
+    out = padded[:, pad_right : pad_right + tf.shape(x)[1]]
+    return tf.ensure_shape(out, x.shape)
+
+
+@keras.saving.register_keras_serializable(package="wavegan")
+class PhaseShuffle(keras.layers.Layer):
+    """Random time shift in [-radius, radius] (one per batch and layer, as the reference) with reflect
+    padding; identity at inference.
+
+    Active only when called with training=True (Keras propagates the flag from `model(x, training=...)`),
+    so evaluation, sample logging and metrics see the deterministic discriminator.
+    """
+
+    def __init__(self, radius: int, seed: int | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if radius < 0:
+            raise ValueError(f"phase shuffle radius must be >= 0, got {radius}")
+        self.radius = int(radius)
+        self.seed = seed
+        # A SeedGenerator (not tf.random.uniform) keeps the draws reproducible under
+        # keras.utils.set_random_seed and inside tf.function/XLA, and is not counted as a parameter.
+        self.seed_generator = keras.random.SeedGenerator(seed) if self.radius > 0 else None
+
+    def call(self, inputs: tf.Tensor, training: bool | None = None) -> tf.Tensor:
+        if not training or self.radius == 0:
+            return inputs
+        shift = keras.random.randint(
+            (), minval=-self.radius, maxval=self.radius + 1, dtype="int32", seed=self.seed_generator
+        )
+        return phase_shuffle(inputs, shift)
+
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "radius": self.radius, "seed": self.seed}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Up-sampling convolutions (the reference's `upsample` option)
+# ---------------------------------------------------------------------------------------------------
+
+UPSAMPLE_CHOICES = ("zeros", "nn")
+
+
+def upconv1d(x: Any, filters: int, kernel_len: int, stride: int, upsample: str, name: str) -> Any:
+    """Time up-sampling by `stride` followed by a 'same' convolution.
+
+    `zeros`: a transposed convolution (zero-stuffing then convolution), the WaveGAN default.
+    `nn`: nearest-neighbour repetition then an ordinary convolution; same parameter count, and it
+    avoids the checkerboard artefacts of transposed convolutions (WaveGAN section 3.2, Odena et al.).
+    """
+    if upsample == "zeros":
+        return keras.layers.Conv1DTranspose(filters, kernel_len, strides=stride, padding="same", name=name)(x)
+    x = keras.layers.UpSampling1D(size=stride, name=f"{name}_nn")(x)
+    return keras.layers.Conv1D(filters, kernel_len, strides=1, padding="same", name=name)(x)
+
+
+def upconv2d(x: Any, filters: int, kernel_size: int, stride: int, upsample: str, name: str) -> Any:
+    """2-D version of `upconv1d` (SpecGAN's `conv2d_transpose`)."""
+    if upsample == "zeros":
+        layer = keras.layers.Conv2DTranspose(filters, kernel_size, strides=stride, padding="same", name=name)
+        return layer(x)
+    x = keras.layers.UpSampling2D(size=stride, interpolation="nearest", name=f"{name}_nn")(x)
+    return keras.layers.Conv2D(filters, kernel_size, strides=1, padding="same", name=name)(x)

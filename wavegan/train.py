@@ -1,0 +1,268 @@
+"""`python -m wavegan.train [overrides]`: one GAN training run, logged to MLflow.
+
+    python -m wavegan.train                                  # WaveGAN, WGAN-GP, built-in notes
+    python -m wavegan.train loss=wgan_gp model=dcgan         # SpecGAN-style DCGAN on spectrograms
+    python -m wavegan.train -m loss=bce,wgan_gp model=dcgan,wavegan seed=0,1,2   # a grid, one run each
+    python -m wavegan.train trainer.resume=true              # continue this config's last run
+
+Order of work: check the config and build the models (so a bad config fails in seconds), ingest or
+reuse the data, then train. Outcomes: `completed`; `diverged` (a result of a stability study: tagged
+with the step, exit status 0); `failed` (a crash: MLflow status FAILED, non-zero exit).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import mlflow
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from wavegan import tracking
+from wavegan.cli import entry_point
+from wavegan.config import validate_training_config
+from wavegan.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+# Config keys that do not change what is trained: a resumed run may change them.
+NOT_IDENTITY = {
+    "trainer": (
+        "resume",
+        "max_steps",
+        "progress",
+        "checkpoint_dir",
+        "log_every",
+        "preview_every",
+        "checkpoint_every",
+        "num_previews",
+    ),
+    "data": ("store_dir", "token"),
+}
+
+
+@dataclass
+class TrainResult:
+    outcome: str  # completed | diverged
+    run_id: str
+    steps: int
+    diverged_step: int | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def run_identity(cfg: DictConfig) -> str:
+    """A hash of what is trained (not of how often it logs or how long it runs): the checkpoint folder."""
+    container = OmegaConf.to_container(cfg, resolve=True)
+    container.pop("tracking", None)
+    container.pop("hydra", None)
+    for group, keys in NOT_IDENTITY.items():
+        for key in keys:
+            container.get(group, {}).pop(key, None)
+    return hashlib.sha256(json.dumps(container, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def sweep_tags() -> dict[str, str]:
+    """In a Hydra multirun, a sweep id common to all its jobs, so the UI can group them."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        hc = HydraConfig.get()
+        if hc.mode == RunMode.MULTIRUN:
+            sweep_id = hashlib.sha256(str(Path(hc.sweep.dir).resolve()).encode()).hexdigest()[:12]
+            return {"sweep_id": sweep_id, "sweep_dir": str(hc.sweep.dir), "hydra_job_num": str(hc.job.num)}
+    except ValueError:  # not running under @hydra.main (tests, the sweep driver)
+        pass
+    return {}
+
+
+class Previewer:
+    """Generated examples from one fixed latent batch: images with a step slider, WAVs and a page."""
+
+    def __init__(self, cfg: DictConfig, generator, representation, sample_rate: int) -> None:
+        from wavegan.models import sample_latent
+
+        self.generator, self.representation, self.sample_rate = generator, representation, sample_rate
+        self.z = sample_latent(int(cfg.trainer.num_previews), int(cfg.model.latent_dim), seed=int(cfg.seed))
+
+    def waveforms(self) -> np.ndarray:
+        features = self.generator(self.z, training=False).numpy().astype(np.float32)
+        return self.representation.inverse(features)
+
+    def log(self, artifact_dir: str, step: int | None, title: str) -> None:
+        from wavegan.plots import spectrogram_grid
+
+        audio = self.waveforms()
+        figure = spectrogram_grid(audio, self.sample_rate, [f"z{i}" for i in range(len(audio))])
+        if step is not None:
+            mlflow.log_image(_figure_image(figure), key="previews", step=step)
+        tracking.log_audio_set(audio, self.sample_rate, artifact_dir, figure, title)
+
+
+def _figure_image(figure):
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=80)
+    buffer.seek(0)
+    return Image.open(buffer).convert("RGB")
+
+
+def _prepare(cfg: DictConfig):
+    """Everything that can fail because of the config, before any data or training."""
+    from wavegan.losses import build_loss
+    from wavegan.models import build_models
+    from wavegan.preprocessing import build_representation
+    from wavegan.trainer import configure_tensorflow
+
+    validate_training_config(cfg)
+    configure_tensorflow(int(cfg.seed), bool(cfg.trainer.deterministic), bool(cfg.trainer.mixed_precision))
+    shape = build_representation(
+        cfg.preprocessing, int(cfg.data.slice_len), int(cfg.data.sample_rate)
+    ).feature_shape()
+    generator, discriminator = build_models(cfg.model, tuple(shape))
+    return generator, discriminator, build_loss(cfg.loss)
+
+
+def train(cfg: DictConfig) -> TrainResult:
+    """One run; raises ConfigError/DataError for user errors, re-raises crashes after tagging them."""
+    from wavegan.data.pipeline import load_features, make_dataset
+    from wavegan.data.store import open_store
+    from wavegan.trainer import Diverged, GANTrainer, checkpoint_manager
+
+    generator, discriminator, loss = _prepare(cfg)
+    store = open_store(cfg.data, progress=bool(cfg.trainer.progress))
+    features, representation = load_features(store, cfg.preprocessing)
+    train_features = features["train"]
+    seed = int(cfg.seed)
+
+    trainer = GANTrainer(cfg, generator, discriminator, loss, seed)
+    ckpt_dir = Path(str(cfg.trainer.checkpoint_dir)).expanduser().resolve() / run_identity(cfg)
+    run_id = _resume_point(cfg, ckpt_dir)
+    manager = checkpoint_manager(trainer, ckpt_dir)
+    if run_id:
+        manager.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        log.info(
+            "resuming run %s at step %d from %s", run_id, int(trainer.step.numpy()), manager.latest_checkpoint
+        )
+
+    # A resumed run sees a different (still seeded) data order: the shuffle buffer is not checkpointed.
+    start_step = int(trainer.step.numpy())
+    dataset = make_dataset(train_features, int(cfg.trainer.batch_size), seed + start_step)
+    batches = iter(dataset.batch(trainer.n_critic, drop_remainder=True))
+
+    tracking.configure()
+    experiment = tracking.experiment_id(str(cfg.tracking.experiment))
+    run_name = cfg.tracking.run_name or f"{cfg.model.name}-{cfg.loss.name}-seed{seed}"
+    active = mlflow.start_run(run_id=run_id, experiment_id=None if run_id else experiment, run_name=run_name)
+    run_id = active.info.run_id
+    (ckpt_dir / "mlflow_run_id").write_text(run_id)
+    previewer = Previewer(cfg, generator, representation, int(cfg.data.sample_rate))
+    with active:
+        if start_step == 0:
+            mlflow.log_params(tracking.flatten(cfg))
+            tracking.log_config(cfg)
+            mlflow.log_metrics(
+                {"data/train_clips": len(train_features), "data/store_clips": store.summary["num_clips"]}
+            )
+        tags = {
+            "model": cfg.model.name,
+            "loss": cfg.loss.name,
+            "seed": str(seed),
+            "outcome": "running",
+            "preprocessing": cfg.preprocessing.name,
+            "data": cfg.data.source,
+            "store": store.root.name,
+            **sweep_tags(),
+        }
+        if commit := tracking.git_commit():
+            tags["git_commit"] = commit
+        mlflow.set_tags(tags)
+
+        def on_log(step: int, metrics: dict[str, float]) -> None:
+            mlflow.log_metrics({f"train/{k}": v for k, v in metrics.items()}, step=step)
+
+        def on_step(step: int) -> None:
+            if step % int(cfg.trainer.preview_every) == 0:
+                previewer.log(f"previews/step_{step:06d}", step, f"step {step}")
+            if step % int(cfg.trainer.checkpoint_every) == 0:
+                manager.save(checkpoint_number=step)
+
+        print(
+            f"MLflow run {run_id} ({run_name}) in experiment '{cfg.tracking.experiment}'; "
+            f"checkpoints in {ckpt_dir}"
+        )
+        try:
+            fit = trainer.fit(
+                batches,
+                int(cfg.trainer.max_steps),
+                int(cfg.trainer.log_every),
+                on_log,
+                on_step,
+                progress=bool(cfg.trainer.progress),
+            )
+        except Diverged as exc:
+            mlflow.set_tags(
+                {"outcome": "diverged", "diverged_step": str(exc.step), "diverged_reason": exc.reason}
+            )
+            mlflow.log_metric("stability/diverged_step", exc.step)
+            log.warning("%s", exc)
+            print(f"DIVERGED: {exc}. The run is recorded as outcome=diverged (a result, not a crash).")
+            return TrainResult("diverged", run_id, exc.step, diverged_step=exc.step)
+        except KeyboardInterrupt:
+            mlflow.set_tag("outcome", "interrupted")
+            manager.save(checkpoint_number=int(trainer.step.numpy()))
+            print(f"interrupted at step {int(trainer.step.numpy())}; continue with trainer.resume=true")
+            mlflow.end_run(status="KILLED")
+            raise
+        except BaseException:
+            mlflow.set_tag("outcome", "failed")
+            mlflow.end_run(status="FAILED")
+            raise
+        manager.save(checkpoint_number=fit.steps)
+        previewer.log("samples/final", None, f"final samples, step {fit.steps}")
+        if cfg.tracking.log_model:
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / "generator.keras"
+                generator.save(path)
+                mlflow.log_artifact(str(path), "model")
+        mlflow.set_tag("outcome", "completed")
+        return TrainResult("completed", run_id, fit.steps, metrics=fit.last_metrics)
+
+
+def _resume_point(cfg: DictConfig, ckpt_dir: Path) -> str | None:
+    """The MLflow run to continue, or None for a fresh run (whose checkpoints replace older ones)."""
+    has_checkpoint = (ckpt_dir / "checkpoint").is_file() and (ckpt_dir / "mlflow_run_id").is_file()
+    if cfg.trainer.resume:
+        if not has_checkpoint:
+            raise ConfigError(
+                f"trainer.resume=true but this config has no checkpoint in {ckpt_dir}. Fix: run without "
+                "trainer.resume (or with the same config as the run to continue; only trainer.max_steps and "
+                "logging intervals may change)."
+            )
+        return (ckpt_dir / "mlflow_run_id").read_text().strip()
+    if ckpt_dir.exists():
+        shutil.rmtree(ckpt_dir)
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    return None
+
+
+@entry_point()
+def main(cfg: DictConfig) -> None:
+    result = train(cfg)
+    print(
+        f"{result.outcome}: {result.steps} steps, MLflow run id {result.run_id}. "
+        f"Look at it with: mlflow ui --backend-store-uri {mlflow.get_tracking_uri()}"
+    )
+
+
+if __name__ == "__main__":
+    main()
