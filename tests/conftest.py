@@ -16,5 +16,23 @@ def _isolated_state(tmp_path_factory, monkeypatch):
     root = tmp_path_factory.getbasetemp()
     monkeypatch.setenv("WAVEGAN_DATA_DIR", str(root / "data_store"))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+    monkeypatch.setenv("WAVEGAN_CHECKPOINT_DIR", str(root / "checkpoints"))
     os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
     yield
+
+
+# A WaveGAN small enough to train a few steps in seconds: 1024 samples (three stride-4 layers), d=4.
+TINY = [
+    "data.num_samples=48",
+    "data.slice_len=1024",
+    "model.dim=4",
+    "trainer.batch_size=4",
+    "trainer.n_critic=1",
+    "trainer.max_steps=4",
+    "trainer.log_every=2",
+    "trainer.preview_every=2",
+    "trainer.checkpoint_every=2",
+    "trainer.num_previews=2",
+    "trainer.progress=false",
+    "tracking.experiment=tests",
+]

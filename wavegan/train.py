@@ -17,6 +17,7 @@ import json
 import logging
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,11 +50,17 @@ NOT_IDENTITY = {
 
 @dataclass
 class TrainResult:
-    outcome: str  # completed | diverged
+    outcome: str  # completed | diverged | pruned
     run_id: str
     steps: int
     diverged_step: int | None = None
-    metrics: dict[str, float] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)  # the last value of every logged metric
+    history: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+
+
+# Called with (step, {metric name: value}) whenever metrics are logged; raising StopRun ends the run
+# early as a result (the sweep's pruner uses this).
+MetricsCallback = Callable[[int, dict[str, float]], None]
 
 
 def run_identity(cfg: DictConfig) -> str:
@@ -75,8 +82,13 @@ def sweep_tags() -> dict[str, str]:
 
         hc = HydraConfig.get()
         if hc.mode == RunMode.MULTIRUN:
-            sweep_id = hashlib.sha256(str(Path(hc.sweep.dir).resolve()).encode()).hexdigest()[:12]
-            return {"sweep_id": sweep_id, "sweep_dir": str(hc.sweep.dir), "hydra_job_num": str(hc.job.num)}
+            from wavegan.callbacks import sweep_id_for
+
+            return {
+                "sweep_id": sweep_id_for(hc.sweep.dir),
+                "sweep_dir": str(hc.sweep.dir),
+                "hydra_job_num": str(hc.job.num),
+            }
     except ValueError:  # not running under @hydra.main (tests, the sweep driver)
         pass
     return {}
@@ -132,11 +144,20 @@ def _prepare(cfg: DictConfig):
     return generator, discriminator, build_loss(cfg.loss)
 
 
-def train(cfg: DictConfig) -> TrainResult:
-    """One run; raises ConfigError/DataError for user errors, re-raises crashes after tagging them."""
+def train(
+    cfg: DictConfig,
+    on_metrics: MetricsCallback | None = None,
+    parent_run_id: str | None = None,
+    extra_tags: dict[str, str] | None = None,
+) -> TrainResult:
+    """One run; raises ConfigError/DataError for user errors, re-raises crashes after tagging them.
+
+    `parent_run_id` nests the run under another MLflow run (a sweep's study run); `extra_tags` are
+    added to the run's tags; `on_metrics` sees every logged metric and may stop the run (StopRun).
+    """
     from wavegan.data.pipeline import load_features, make_dataset
     from wavegan.data.store import open_store
-    from wavegan.trainer import Diverged, GANTrainer, checkpoint_manager
+    from wavegan.trainer import Diverged, GANTrainer, StopRun, checkpoint_manager
 
     generator, discriminator, loss = _prepare(cfg)
     store = open_store(cfg.data, progress=bool(cfg.trainer.progress))
@@ -162,7 +183,13 @@ def train(cfg: DictConfig) -> TrainResult:
     tracking.configure()
     experiment = tracking.experiment_id(str(cfg.tracking.experiment))
     run_name = cfg.tracking.run_name or f"{cfg.model.name}-{cfg.loss.name}-seed{seed}"
-    active = mlflow.start_run(run_id=run_id, experiment_id=None if run_id else experiment, run_name=run_name)
+    active = mlflow.start_run(
+        run_id=run_id,
+        experiment_id=None if run_id else experiment,
+        run_name=run_name,
+        parent_run_id=None if run_id else parent_run_id,
+        nested=parent_run_id is not None,
+    )
     run_id = active.info.run_id
     (ckpt_dir / "mlflow_run_id").write_text(run_id)
     previewer = Previewer(cfg, generator, representation, int(cfg.data.sample_rate))
@@ -182,13 +209,23 @@ def train(cfg: DictConfig) -> TrainResult:
             "data": cfg.data.source,
             "store": store.root.name,
             **sweep_tags(),
+            **(extra_tags or {}),
         }
         if commit := tracking.git_commit():
             tags["git_commit"] = commit
         mlflow.set_tags(tags)
 
+        history: dict[str, list[tuple[int, float]]] = {}
+
+        def record(step: int, metrics: dict[str, float]) -> None:
+            mlflow.log_metrics(metrics, step=step)
+            for key, value in metrics.items():
+                history.setdefault(key, []).append((step, value))
+            if on_metrics is not None:
+                on_metrics(step, metrics)
+
         def on_log(step: int, metrics: dict[str, float]) -> None:
-            mlflow.log_metrics({f"train/{k}": v for k, v in metrics.items()}, step=step)
+            record(step, {f"train/{k}": v for k, v in metrics.items()})
 
         def on_step(step: int) -> None:
             if step % int(cfg.trainer.preview_every) == 0:
@@ -216,7 +253,11 @@ def train(cfg: DictConfig) -> TrainResult:
             mlflow.log_metric("stability/diverged_step", exc.step)
             log.warning("%s", exc)
             print(f"DIVERGED: {exc}. The run is recorded as outcome=diverged (a result, not a crash).")
-            return TrainResult("diverged", run_id, exc.step, diverged_step=exc.step)
+            return TrainResult("diverged", run_id, exc.step, exc.step, _last(history), history)
+        except StopRun as exc:
+            mlflow.set_tags({"outcome": exc.outcome, "stopped_step": str(int(trainer.step.numpy()))})
+            log.info("run stopped early (%s): %s", exc.outcome, exc)
+            return TrainResult(exc.outcome, run_id, int(trainer.step.numpy()), None, _last(history), history)
         except KeyboardInterrupt:
             mlflow.set_tag("outcome", "interrupted")
             manager.save(checkpoint_number=int(trainer.step.numpy()))
@@ -235,7 +276,11 @@ def train(cfg: DictConfig) -> TrainResult:
                 generator.save(path)
                 mlflow.log_artifact(str(path), "model")
         mlflow.set_tag("outcome", "completed")
-        return TrainResult("completed", run_id, fit.steps, metrics=fit.last_metrics)
+        return TrainResult("completed", run_id, fit.steps, None, _last(history), history)
+
+
+def _last(history: dict[str, list[tuple[int, float]]]) -> dict[str, float]:
+    return {key: values[-1][1] for key, values in history.items() if values}
 
 
 def _resume_point(cfg: DictConfig, ckpt_dir: Path) -> str | None:

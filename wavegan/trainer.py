@@ -37,6 +37,14 @@ class Diverged(Exception):
         self.step, self.reason = step, reason
 
 
+class StopRun(Exception):
+    """Raised by a metrics callback to end a run early as a result, e.g. a sweep pruning a trial."""
+
+    def __init__(self, outcome: str = "pruned", message: str = "") -> None:
+        super().__init__(message or outcome)
+        self.outcome = outcome
+
+
 @dataclass
 class FitResult:
     steps: int
@@ -103,8 +111,9 @@ class GANTrainer:
             if self.loss.uses_gradient_penalty:
                 penalty = gradient_penalty(self.discriminator, real, fake, training=True)
                 d_loss = d_loss + self.loss.gp_weight * penalty
+            scaled = self._scaled(self.d_optimizer, d_loss)  # inside the tape, or it has no gradient
         variables = self.discriminator.trainable_variables
-        grads = tape.gradient(self._scaled(self.d_optimizer, d_loss), variables)
+        grads = tape.gradient(scaled, variables)
         self._apply(self.d_optimizer, grads, variables)
         metrics = {
             "d_loss": d_loss,
@@ -125,8 +134,9 @@ class GANTrainer:
             fake = self.generator(z, training=True)
             fake_logits = tf.cast(self.discriminator(fake, training=True), tf.float32)
             g_loss = self.loss.generator_loss(fake_logits)
+            scaled = self._scaled(self.g_optimizer, g_loss)
         variables = self.generator.trainable_variables
-        grads = tape.gradient(self._scaled(self.g_optimizer, g_loss), variables)
+        grads = tape.gradient(scaled, variables)
         self._apply(self.g_optimizer, grads, variables)
         return {
             "g_loss": g_loss,

@@ -60,19 +60,23 @@ def cfg_choice(cfg: Any, key: str, default: str, choices: tuple[str, ...], *, pr
 # ---------------------------------------------------------------------------------------------------
 
 
-def phase_shuffle(x: tf.Tensor, shift: tf.Tensor | int) -> tf.Tensor:
+def phase_shuffle(x: tf.Tensor, shift: tf.Tensor | int, radius: int | None = None) -> tf.Tensor:
     """Shift x [B, T, C] along time by `shift` samples (a scalar) with reflect padding, keeping length T.
 
-    Exactly the reference's pad-then-crop: a positive shift moves the signal later (to the right) and
-    mirrors the left edge about sample 0 without repeating it. One shift for the whole batch, as in the
-    reference: a per-example shift needs a gather whose gradient (a scatter) made D's step ~20 % slower
-    and its compilation twice as long on the CPU.
+    The same result as the reference's pad-then-crop: a positive shift moves the signal later (to the
+    right) and mirrors the left edge about sample 0 without repeating it. Padding by the fixed `radius`
+    (>= |shift|) on both sides, rolling, and cropping keeps every shape static, which XLA needs.
+    One shift for the whole batch, as in the reference: a per-example shift needs a gather whose
+    gradient (a scatter) made D's step ~20 % slower and its compilation twice as long on the CPU.
     """
+    if radius is None:
+        radius = abs(int(shift))
     shift = tf.cast(shift, tf.int32)
-    pad_left, pad_right = tf.maximum(shift, 0), tf.maximum(-shift, 0)
-    padded = tf.pad(x, [[0, 0], [pad_left, pad_right], [0, 0]], mode="REFLECT")
-    out = padded[:, pad_right : pad_right + tf.shape(x)[1]]
-    return tf.ensure_shape(out, x.shape)
+    padded = tf.pad(x, [[0, 0], [radius, radius], [0, 0]], mode="REFLECT")
+    # roll + a static slice rather than a dynamic slice: roll's gradient is a roll, so the gradient
+    # penalty's second derivative exists under XLA too (a dynamic slice's gradient has none there).
+    rolled = tf.roll(padded, shift, axis=1)
+    return tf.ensure_shape(rolled[:, radius : radius + x.shape[1]], x.shape)
 
 
 @keras.saving.register_keras_serializable(package="wavegan")
@@ -100,7 +104,7 @@ class PhaseShuffle(keras.layers.Layer):
         shift = keras.random.randint(
             (), minval=-self.radius, maxval=self.radius + 1, dtype="int32", seed=self.seed_generator
         )
-        return phase_shuffle(inputs, shift)
+        return phase_shuffle(inputs, shift, self.radius)
 
     def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
         return input_shape
