@@ -19,10 +19,12 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+# isort: off
+import wavegan  # noqa: F401  (loads deeplake before tensorflow, see wavegan/__init__.py)
+import numpy as np
+import tensorflow as tf
+# isort: on
 
-import wavegan  # noqa: F401  (loads deeplake before tensorflow)
 from wavegan.cli import compose  # noqa: E402
 from wavegan.train import _prepare  # noqa: E402
 from wavegan.trainer import GANTrainer  # noqa: E402

@@ -35,4 +35,5 @@ TINY = [
     "trainer.num_previews=2",
     "trainer.progress=false",
     "tracking.experiment=tests",
+    "eval.enabled=false",  # sample-quality metrics have their own tests; see test_train_eval
 ]

@@ -76,6 +76,8 @@ def test_run_logs_params_tags_metrics_images_audio_config_and_generator():
         "g_grad_norm",
         "d_grad_norm",
         "samples_per_s",
+        "d_loss_rolling_std",
+        "g_loss_rolling_std",
     ):
         assert f"train/{key}" in metrics, key
     assert [s for s, _ in metric_history(result.run_id, "train/d_loss")] == [2, 4]
@@ -107,6 +109,7 @@ def test_same_seed_and_config_give_the_same_losses():
 
 def test_resume_continues_step_optimizer_and_mlflow_run():
     first = train(compose([*TINY, "seed=7", "trainer.max_steps=4", "tracking.log_model=false"]))
+    mlflow.set_experiment("another-experiment")  # an earlier job in this process left another one active
     resumed = train(
         compose([*TINY, "seed=7", "trainer.max_steps=8", "trainer.resume=true", "tracking.log_model=false"])
     )
@@ -212,9 +215,14 @@ def test_multirun_gives_one_run_per_job_with_a_common_sweep_id(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     exp = client().get_experiment_by_name("multirun-test")
     runs = client().search_runs([exp.experiment_id])
-    assert sorted(r.data.tags["seed"] for r in runs) == ["11", "12"]
+    jobs = [r for r in runs if r.data.tags.get("kind") != "seed_summary"]
+    assert sorted(r.data.tags["seed"] for r in jobs) == ["11", "12"]
     assert len({r.data.tags["sweep_id"] for r in runs}) == 1
-    assert all(r.data.tags["outcome"] == "completed" for r in runs)
+    assert all(r.data.tags["outcome"] == "completed" for r in jobs)
+    # the two seeds of one setting get an across-seed summary when the multirun ends
+    (summary,) = [r for r in runs if r.data.tags.get("kind") == "seed_summary"]
+    assert summary.data.metrics["seeds/count"] == 2 and summary.data.metrics["seeds/divergence_rate"] == 0
+    assert set(summary.data.tags["member_runs"].split(",")) == {r.info.run_id for r in jobs}
 
 
 @pytest.mark.parametrize("option", ["trainer.mixed_precision=true", "trainer.xla=true"])

@@ -94,40 +94,6 @@ def sweep_tags() -> dict[str, str]:
     return {}
 
 
-class Previewer:
-    """Generated examples from one fixed latent batch: images with a step slider, WAVs and a page."""
-
-    def __init__(self, cfg: DictConfig, generator, representation, sample_rate: int) -> None:
-        from wavegan.models import sample_latent
-
-        self.generator, self.representation, self.sample_rate = generator, representation, sample_rate
-        self.z = sample_latent(int(cfg.trainer.num_previews), int(cfg.model.latent_dim), seed=int(cfg.seed))
-
-    def waveforms(self) -> np.ndarray:
-        features = self.generator(self.z, training=False).numpy().astype(np.float32)
-        return self.representation.inverse(features)
-
-    def log(self, artifact_dir: str, step: int | None, title: str) -> None:
-        from wavegan.plots import spectrogram_grid
-
-        audio = self.waveforms()
-        figure = spectrogram_grid(audio, self.sample_rate, [f"z{i}" for i in range(len(audio))])
-        if step is not None:
-            mlflow.log_image(_figure_image(figure), key="previews", step=step)
-        tracking.log_audio_set(audio, self.sample_rate, artifact_dir, figure, title)
-
-
-def _figure_image(figure):
-    import io
-
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=80)
-    buffer.seek(0)
-    return Image.open(buffer).convert("RGB")
-
-
 def _prepare(cfg: DictConfig):
     """Everything that can fail because of the config, before any data or training."""
     from wavegan.losses import build_loss
@@ -157,13 +123,14 @@ def train(
     """
     from wavegan.data.pipeline import load_features, make_dataset
     from wavegan.data.store import open_store
+    from wavegan.monitor import Previewer, QualityMonitor
     from wavegan.trainer import Diverged, GANTrainer, StopRun, checkpoint_manager
 
     generator, discriminator, loss = _prepare(cfg)
     store = open_store(cfg.data, progress=bool(cfg.trainer.progress))
     features, representation = load_features(store, cfg.preprocessing)
-    train_features = features["train"]
-    seed = int(cfg.seed)
+    seed, max_steps = int(cfg.seed), int(cfg.trainer.max_steps)
+    quality = QualityMonitor(cfg, store, generator, representation) if cfg.eval.enabled else None
 
     trainer = GANTrainer(cfg, generator, discriminator, loss, seed)
     ckpt_dir = Path(str(cfg.trainer.checkpoint_dir)).expanduser().resolve() / run_identity(cfg)
@@ -171,97 +138,81 @@ def train(
     manager = checkpoint_manager(trainer, ckpt_dir)
     if run_id:
         manager.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        log.info(
-            "resuming run %s at step %d from %s", run_id, int(trainer.step.numpy()), manager.latest_checkpoint
-        )
-
+        log.info("resuming run %s at step %d", run_id, int(trainer.step.numpy()))
     # A resumed run sees a different (still seeded) data order: the shuffle buffer is not checkpointed.
     start_step = int(trainer.step.numpy())
-    dataset = make_dataset(train_features, int(cfg.trainer.batch_size), seed + start_step)
+    dataset = make_dataset(features["train"], int(cfg.trainer.batch_size), seed + start_step)
     batches = iter(dataset.batch(trainer.n_critic, drop_remainder=True))
 
-    tracking.configure()
-    experiment = tracking.experiment_id(str(cfg.tracking.experiment))
-    run_name = cfg.tracking.run_name or f"{cfg.model.name}-{cfg.loss.name}-seed{seed}"
-    active = mlflow.start_run(
-        run_id=run_id,
-        experiment_id=None if run_id else experiment,
-        run_name=run_name,
-        parent_run_id=None if run_id else parent_run_id,
-        nested=parent_run_id is not None,
-    )
+    active = _start_run(cfg, run_id, parent_run_id)
     run_id = active.info.run_id
     (ckpt_dir / "mlflow_run_id").write_text(run_id)
     previewer = Previewer(cfg, generator, representation, int(cfg.data.sample_rate))
+    history: dict[str, list[tuple[int, float]]] = {}
+
+    def record(step: int, metrics: dict[str, float]) -> None:
+        mlflow.log_metrics(metrics, step=step)
+        for key, value in metrics.items():
+            history.setdefault(key, []).append((step, value))
+        if on_metrics is not None:
+            on_metrics(step, metrics)
+
+    def on_step(step: int) -> None:
+        if step % int(cfg.trainer.preview_every) == 0:
+            previewer.log(f"previews/step_{step:06d}", step, f"step {step}")
+        if quality and int(cfg.eval.every) and step % int(cfg.eval.every) == 0 and step < max_steps:
+            record(step, quality.score())
+        if step % int(cfg.trainer.checkpoint_every) == 0:
+            manager.save(checkpoint_number=step)
+
+    def finish(outcome: str, step: int, diverged_step: int | None = None) -> TrainResult:
+        """Run-level figures under stability/ for every outcome: a diverged run is a data point too."""
+        from wavegan.metrics.stability import run_stability
+
+        mlflow.set_tag("outcome", outcome)
+        figures = run_stability(history, outcome, diverged_step, max_steps, str(cfg.eval.quality_key))
+        mlflow.log_metrics({k: v for k, v in figures.items() if np.isfinite(v)}, step=step)
+        history.update({k: [(step, v)] for k, v in figures.items()})
+        return TrainResult(outcome, run_id, step, diverged_step, _last(history), history)
+
     with active:
+        mlflow.set_tags(_run_tags(cfg, store, extra_tags))
         if start_step == 0:
             mlflow.log_params(tracking.flatten(cfg))
             tracking.log_config(cfg)
-            mlflow.log_metrics(
-                {"data/train_clips": len(train_features), "data/store_clips": store.summary["num_clips"]}
-            )
-        tags = {
-            "model": cfg.model.name,
-            "loss": cfg.loss.name,
-            "seed": str(seed),
-            "outcome": "running",
-            "preprocessing": cfg.preprocessing.name,
-            "data": cfg.data.source,
-            "store": store.root.name,
-            **sweep_tags(),
-            **(extra_tags or {}),
-        }
-        if commit := tracking.git_commit():
-            tags["git_commit"] = commit
-        mlflow.set_tags(tags)
-
-        history: dict[str, list[tuple[int, float]]] = {}
-
-        def record(step: int, metrics: dict[str, float]) -> None:
-            mlflow.log_metrics(metrics, step=step)
-            for key, value in metrics.items():
-                history.setdefault(key, []).append((step, value))
-            if on_metrics is not None:
-                on_metrics(step, metrics)
-
-        def on_log(step: int, metrics: dict[str, float]) -> None:
-            record(step, {f"train/{k}": v for k, v in metrics.items()})
-
-        def on_step(step: int) -> None:
-            if step % int(cfg.trainer.preview_every) == 0:
-                previewer.log(f"previews/step_{step:06d}", step, f"step {step}")
-            if step % int(cfg.trainer.checkpoint_every) == 0:
-                manager.save(checkpoint_number=step)
-
+            data_figures = {
+                "data/train_clips": len(features["train"]),
+                "data/store_clips": store.summary["num_clips"],
+            }
+            record(0, data_figures | (quality.reference() if quality else {}))
         print(
-            f"MLflow run {run_id} ({run_name}) in experiment '{cfg.tracking.experiment}'; "
+            f"MLflow run {run_id} ({active.info.run_name}) in experiment '{cfg.tracking.experiment}'; "
             f"checkpoints in {ckpt_dir}"
         )
         try:
             fit = trainer.fit(
                 batches,
-                int(cfg.trainer.max_steps),
+                max_steps,
                 int(cfg.trainer.log_every),
-                on_log,
+                lambda step, m: record(step, _with_oscillation(history, m)),
                 on_step,
                 progress=bool(cfg.trainer.progress),
             )
+            if quality:
+                record(fit.steps, quality.score())
         except Diverged as exc:
-            mlflow.set_tags(
-                {"outcome": "diverged", "diverged_step": str(exc.step), "diverged_reason": exc.reason}
-            )
-            mlflow.log_metric("stability/diverged_step", exc.step)
+            mlflow.set_tags({"diverged_step": str(exc.step), "diverged_reason": exc.reason})
             log.warning("%s", exc)
             print(f"DIVERGED: {exc}. The run is recorded as outcome=diverged (a result, not a crash).")
-            return TrainResult("diverged", run_id, exc.step, exc.step, _last(history), history)
+            return finish("diverged", exc.step, exc.step)
         except StopRun as exc:
-            mlflow.set_tags({"outcome": exc.outcome, "stopped_step": str(int(trainer.step.numpy()))})
+            mlflow.set_tag("stopped_step", str(int(trainer.step.numpy())))
             log.info("run stopped early (%s): %s", exc.outcome, exc)
-            return TrainResult(exc.outcome, run_id, int(trainer.step.numpy()), None, _last(history), history)
+            return finish(exc.outcome, int(trainer.step.numpy()))
         except KeyboardInterrupt:
-            mlflow.set_tag("outcome", "interrupted")
             manager.save(checkpoint_number=int(trainer.step.numpy()))
             print(f"interrupted at step {int(trainer.step.numpy())}; continue with trainer.resume=true")
+            mlflow.set_tag("outcome", "interrupted")
             mlflow.end_run(status="KILLED")
             raise
         except BaseException:
@@ -272,11 +223,54 @@ def train(
         previewer.log("samples/final", None, f"final samples, step {fit.steps}")
         if cfg.tracking.log_model:
             with tempfile.TemporaryDirectory() as tmp:
-                path = Path(tmp) / "generator.keras"
-                generator.save(path)
-                mlflow.log_artifact(str(path), "model")
-        mlflow.set_tag("outcome", "completed")
-        return TrainResult("completed", run_id, fit.steps, None, _last(history), history)
+                generator.save(Path(tmp) / "generator.keras")
+                mlflow.log_artifact(str(Path(tmp) / "generator.keras"), "model")
+        return finish("completed", fit.steps)
+
+
+def _start_run(cfg: DictConfig, run_id: str | None, parent_run_id: str | None):
+    tracking.configure()
+    if run_id:
+        # MLflow refuses to reopen a run while another experiment is the active one (set_experiment
+        # by an earlier job in this process): make the run's own experiment active first.
+        mlflow.set_experiment(experiment_id=mlflow.get_run(run_id).info.experiment_id)
+        return mlflow.start_run(run_id=run_id)
+    return mlflow.start_run(
+        experiment_id=tracking.experiment_id(str(cfg.tracking.experiment)),
+        run_name=cfg.tracking.run_name or f"{cfg.model.name}-{cfg.loss.name}-seed{cfg.seed}",
+        parent_run_id=parent_run_id,
+        nested=parent_run_id is not None,
+    )
+
+
+def _run_tags(cfg: DictConfig, store, extra_tags: dict[str, str] | None) -> dict[str, str]:
+    tags = {
+        "model": cfg.model.name,
+        "loss": cfg.loss.name,
+        "seed": str(cfg.seed),
+        "outcome": "running",
+        "preprocessing": cfg.preprocessing.name,
+        "data": cfg.data.source,
+        "store": store.root.name,
+        **sweep_tags(),
+        **(extra_tags or {}),
+    }
+    if commit := tracking.git_commit():
+        tags["git_commit"] = commit
+    return tags
+
+
+OSCILLATION_WINDOW = 5  # logged points; the same window stability/d_loss_osc summarises
+
+
+def _with_oscillation(history: dict, metrics: dict[str, float]) -> dict[str, float]:
+    """train/ metrics plus the rolling standard deviation of the D and G losses (oscillation)."""
+    out = {f"train/{k}": v for k, v in metrics.items()}
+    for key in ("d_loss", "g_loss"):
+        recent = [v for _, v in history.get(f"train/{key}", [])[-(OSCILLATION_WINDOW - 1) :]]
+        if recent:
+            out[f"train/{key}_rolling_std"] = float(np.std([*recent, metrics[key]]))
+    return out
 
 
 def _last(history: dict[str, list[tuple[int, float]]]) -> dict[str, float]:

@@ -106,7 +106,8 @@ class GANTrainer:
             fake = self.generator(z, training=True)
             real_logits = tf.cast(self.discriminator(real, training=True), tf.float32)
             fake_logits = tf.cast(self.discriminator(fake, training=True), tf.float32)
-            d_loss = self.loss.discriminator_loss(real_logits, fake_logits)
+            adversarial = self.loss.discriminator_loss(real_logits, fake_logits)
+            d_loss = adversarial
             penalty = tf.constant(0.0)
             if self.loss.uses_gradient_penalty:
                 penalty = gradient_penalty(self.discriminator, real, fake, training=True)
@@ -117,6 +118,7 @@ class GANTrainer:
         self._apply(self.d_optimizer, grads, variables)
         metrics = {
             "d_loss": d_loss,
+            "d_adversarial_loss": adversarial,
             "gradient_penalty": penalty,
             "d_grad_norm": _global_norm(grads),
             "wasserstein": tf.reduce_mean(real_logits) - tf.reduce_mean(fake_logits),
@@ -161,6 +163,9 @@ class GANTrainer:
         for key in ("d_loss", "g_loss"):
             if not np.isfinite(values[key]):
                 raise Diverged(step, f"{key} is {values[key]}")
+        # The bound applies to the adversarial losses: the gradient penalty's weight scales D's total
+        # loss at the first steps without anything having diverged.
+        for key in ("d_adversarial_loss", "g_loss"):
             if abs(values[key]) > self.loss_bound:
                 raise Diverged(
                     step, f"|{key}| = {abs(values[key]):.3g} exceeds trainer.loss_bound={self.loss_bound:g}"
