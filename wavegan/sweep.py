@@ -61,6 +61,7 @@ from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState
 
 from wavegan import tracking
+from wavegan.atomic import pid_alive
 from wavegan.cli import CONF_DIR
 from wavegan.errors import ConfigError, WaveganError
 from wavegan.search_space import describe, format_value, grid, override, suggest
@@ -681,18 +682,8 @@ def remove_dead_checkpoints() -> None:
     """Checkpoint folders of trials whose process died (SIGKILL, preemption): nobody else removes them."""
     for folder in Path(tempfile.gettempdir()).glob(f"{CHECKPOINT_PREFIX}*-*"):
         pid = folder.name[len(CHECKPOINT_PREFIX) :].split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def work(plan: Plan, parent_run: str, worker_index: int = 0) -> int:

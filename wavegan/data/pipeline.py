@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from wavegan.atomic import build_atomically
 from wavegan.data.schema import SPLITS
 from wavegan.data.store import DataStore
 from wavegan.errors import ConfigError
@@ -35,24 +34,13 @@ def load_features(
     slice_len, sample_rate = int(store.summary["slice_len"]), int(store.summary["sample_rate"])
     target = features_dir(store, preprocessing)
     if not (target / "complete").is_file():
-        partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
-        shutil.rmtree(partial, ignore_errors=True)
-        partial.mkdir(parents=True)
-        try:
+        with build_atomically(target, marker="complete") as partial:
             representation = build_representation(preprocessing, slice_len, sample_rate)
             representation.fit(store.waveforms("train"))
             representation.save(partial)
             for split in SPLITS:
                 np.save(partial / f"{split}.npy", representation.transform(store.waveforms(split)))
             (partial / "complete").touch()
-            shutil.rmtree(target, ignore_errors=True)
-            try:
-                os.rename(partial, target)
-            except OSError:  # a concurrent job finished the same features first
-                shutil.rmtree(partial, ignore_errors=True)
-        except BaseException:
-            shutil.rmtree(partial, ignore_errors=True)
-            raise
     representation = type(build_representation(preprocessing, slice_len, sample_rate)).load(
         target, preprocessing, slice_len, sample_rate
     )

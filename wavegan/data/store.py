@@ -12,8 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import shutil
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -25,6 +23,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
+from wavegan.atomic import build_atomically
 from wavegan.data.schema import INT_FIELDS, NSYNTH_QUALITIES, SPLITS, TEXT_FIELDS, Clip, Skipped, assign_split
 from wavegan.errors import ConfigError, DataError
 
@@ -128,25 +127,6 @@ def _create_dataset(path: Path, slice_len: int):
     return ds
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _clear_leftovers(root: Path) -> None:
-    """Remove partial builds of this store whose builder process is gone."""
-    for partial in root.parent.glob(f".{root.name}.partial-*"):
-        pid = partial.name.rsplit("-", 1)[-1]
-        if not (pid.isdigit() and _pid_alive(int(pid))):
-            log.info("removing an interrupted build: %s", partial)
-            shutil.rmtree(partial, ignore_errors=True)
-
-
 def _ingest(cfg: DictConfig, partial: Path, progress: bool) -> dict:
     slice_len, sample_rate = int(cfg.slice_len), int(cfg.sample_rate)
     ds = _create_dataset(partial / "dataset", slice_len)
@@ -207,27 +187,13 @@ def open_store(cfg: DictConfig, progress: bool = True) -> DataStore:
     if (root / "summary.json").is_file():
         log.info("reusing data store %s", root)
         return DataStore(root, json.loads((root / "summary.json").read_text()))
-    root.parent.mkdir(parents=True, exist_ok=True)
-    _clear_leftovers(root)
-    partial = root.parent / f".{root.name}.partial-{os.getpid()}"
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir()
     started = time.perf_counter()
-    try:
+    with build_atomically(root, marker="summary.json") as partial:
         summary = _ingest(cfg, partial, progress)
         summary["build_seconds"] = round(time.perf_counter() - started, 2)
         summary["config"] = OmegaConf.to_container(cfg, resolve=True)
         summary["config"].pop("token", None)  # never write a credential next to the data
         (partial / "summary.json").write_text(json.dumps(summary, indent=2))
-        try:
-            os.rename(partial, root)  # atomic: the store appears complete or not at all
-        except OSError:
-            if not (root / "summary.json").is_file():
-                raise
-            log.info("another process finished the same store first; using it")
-            shutil.rmtree(partial, ignore_errors=True)
-            summary = json.loads((root / "summary.json").read_text())
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
+    # read back: when another process finished the same store first, its summary is the one in place
+    summary = json.loads((root / "summary.json").read_text())
     return DataStore(root, summary)

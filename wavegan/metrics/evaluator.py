@@ -34,8 +34,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import shutil
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -45,6 +43,7 @@ from typing import Any
 import numpy as np
 import sklearn
 
+from wavegan.atomic import build_atomically
 from wavegan.data.store import DataStore
 from wavegan.errors import DataError
 from wavegan.metrics import quality
@@ -288,22 +287,8 @@ def _held_out_indices(splits: np.ndarray, seed: int) -> tuple[np.ndarray, np.nda
 
 
 def _build_cache(store: DataStore, target: Path, mel: MelFeatures, settings, ndb_k: int, seed: int) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir()
-    try:
+    with build_atomically(target, marker="info.json") as partial:
         _write_cache(store, partial, mel, settings, ndb_k, seed)
-        try:
-            os.rename(partial, target)  # atomic: the cache appears complete or not at all
-        except OSError:
-            if not (target / "info.json").is_file():
-                raise
-            log.info("another process finished the same evaluation cache first; using it")
-            shutil.rmtree(partial, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
 
 
 def _write_cache(store: DataStore, folder: Path, mel: MelFeatures, settings, ndb_k: int, seed: int) -> None:
