@@ -45,7 +45,7 @@ from wavegan.metrics.classifier import ClassifierSettings
 from wavegan.metrics.evaluator import Evaluator
 from wavegan.metrics.features import MelFeatures
 from wavegan.models import sample_latent
-from wavegan.train import _prepare
+from wavegan.train import build_for_training
 from wavegan.trainer import GANTrainer
 
 MODELS = ("wavegan", "dcgan", "audiosynth")
@@ -81,7 +81,7 @@ def classifier_build(store, eval_cfg) -> dict:
 
 def training_time(cfg, iters: int) -> dict:
     """A default run's training seconds from timed iterations (random real batches, as train_throughput)."""
-    generator, discriminator, loss = _prepare(cfg)
+    generator, discriminator, loss = build_for_training(cfg)
     trainer = GANTrainer(cfg, generator, discriminator, loss, int(cfg.seed))
     shape = (trainer.n_critic, trainer.batch_size, *generator.output_shape[1:])
     real = tf.random.uniform(shape, -1.0, 1.0, seed=0)
@@ -95,7 +95,7 @@ def training_time(cfg, iters: int) -> dict:
 
 def one_evaluation(cfg, store, evaluator: Evaluator, repeats: int) -> dict:
     """Generate eval.num_samples clips, invert them to waveforms, score them: median seconds of each."""
-    generator, _, _ = _prepare(cfg)
+    generator, _, _ = build_for_training(cfg)
     _, representation = load_features(store, cfg.preprocessing)
     n = int(cfg.eval.num_samples)
     generate, invert, score = [], [], []

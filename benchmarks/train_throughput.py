@@ -26,7 +26,7 @@ import tensorflow as tf
 # isort: on
 
 from wavegan.cli import compose  # noqa: E402
-from wavegan.train import _prepare  # noqa: E402
+from wavegan.train import build_for_training  # noqa: E402
 from wavegan.trainer import GANTrainer  # noqa: E402
 
 
@@ -58,7 +58,7 @@ def main(argv: list[str]) -> dict:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/train_throughput.json"))
     args, overrides = parser.parse_known_args(argv)
     cfg = compose(overrides)
-    generator, discriminator, loss = _prepare(cfg)
+    generator, discriminator, loss = build_for_training(cfg)
     trainer = GANTrainer(cfg, generator, discriminator, loss, int(cfg.seed))
     shape = (trainer.n_critic, trainer.batch_size, *generator.output_shape[1:])
     real = tf.random.uniform(shape, -1.0, 1.0, seed=0)

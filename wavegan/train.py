@@ -94,8 +94,9 @@ def sweep_tags() -> dict[str, str]:
     return {}
 
 
-def _prepare(cfg: DictConfig):
-    """Everything that can fail because of the config, before any data or training."""
+def build_for_training(cfg: DictConfig):
+    """Check the config and build (generator, discriminator, loss): everything that can fail because of
+    the config, before any data is built or any step trained."""
     from wavegan.losses import build_loss
     from wavegan.models import build_models
     from wavegan.preprocessing import build_representation
@@ -126,7 +127,7 @@ def train(
     from wavegan.monitor import Previewer, QualityMonitor
     from wavegan.trainer import Diverged, GANTrainer, StopRun, checkpoint_manager
 
-    generator, discriminator, loss = _prepare(cfg)
+    generator, discriminator, loss = build_for_training(cfg)
     store = open_store(cfg.data, progress=bool(cfg.trainer.progress))
     features, representation = load_features(store, cfg.preprocessing)
     seed, max_steps = int(cfg.seed), int(cfg.trainer.max_steps)
