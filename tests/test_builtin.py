@@ -18,6 +18,7 @@ from wavegan.data.builtin import (
     iter_builtin_notes,
     synthesize_note,
 )
+from wavegan.data.schema import NSYNTH_QUALITIES
 from wavegan.errors import ConfigError
 
 SR = 16000
@@ -34,23 +35,7 @@ META_KEYS = {
     "qualities",
     "label",
 }
-QUALITY = {
-    name: i
-    for i, name in enumerate(
-        (
-            "bright",
-            "dark",
-            "distortion",
-            "fast_decay",
-            "long_release",
-            "multiphonic",
-            "nonlinear_env",
-            "percussive",
-            "reverb",
-            "tempo-synced",
-        )
-    )
-}
+QUALITY = {name: i for i, name in enumerate(NSYNTH_QUALITIES)}
 
 
 def generate(n: int, **kwargs) -> tuple[np.ndarray, list[dict]]:
