@@ -37,6 +37,8 @@ import tensorflow as tf
 
 # isort: on
 
+from common import report  # noqa: E402  (benchmarks/ is on sys.path when a script there runs)
+
 from wavegan.cli import compose
 from wavegan.data.pipeline import load_features
 from wavegan.data.store import open_store
@@ -203,10 +205,7 @@ def main(argv: list[str]) -> dict:
             "gpu": bool(tf.config.list_physical_devices("GPU")),
         },
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2))
-    print(json.dumps(result))
-    return result
+    return report(result, args.out, table=False)  # the table is printed above, per model
 
 
 if __name__ == "__main__":

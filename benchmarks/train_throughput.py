@@ -12,7 +12,6 @@ so no data store is built. Prints a table; the last line is one JSON object (als
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import resource
 import sys
@@ -24,6 +23,8 @@ import wavegan  # noqa: F401  (loads deeplake before tensorflow, see wavegan/__i
 import numpy as np
 import tensorflow as tf
 # isort: on
+
+from common import report  # noqa: E402  (benchmarks/ is on sys.path when a script there runs)
 
 from wavegan.cli import compose  # noqa: E402
 from wavegan.train import build_for_training  # noqa: E402
@@ -103,13 +104,7 @@ def main(argv: list[str]) -> dict:
         "overrides": overrides,
         "iters": args.iters,
     }
-    width = max(map(len, result))
-    for key, value in result.items():
-        print(f"{key:<{width}}  {value}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2))
-    print(json.dumps(result))
-    return result
+    return report(result, args.out)
 
 
 if __name__ == "__main__":

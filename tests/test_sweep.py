@@ -75,6 +75,13 @@ def sweep_command(path: Path, *extra: str, **kwargs):
     return [sys.executable, "-m", "wavegan.sweep", f"sweep={path}", *extra]
 
 
+def run_sweep_cli(path: Path, cwd: Path, *extra: str) -> subprocess.CompletedProcess:
+    """The sweep command in its own process, as a user runs it."""
+    return subprocess.run(
+        sweep_command(path, *extra), cwd=cwd, env=_env(), capture_output=True, text=True, timeout=400
+    )
+
+
 # --- errors before any trial -------------------------------------------------------------------------
 
 
@@ -315,14 +322,7 @@ def test_killed_study_resumes_with_two_workers_without_losing_or_repeating_trial
     finished = {t.number: (t.state, t.params, t.value) for t in trials if t.state.is_finished()}
     assert finished and 1 not in finished
 
-    second = subprocess.run(
-        sweep_command(path, "sweep.n_jobs=2"),
-        cwd=tmp_path,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=400,
-    )
+    second = run_sweep_cli(path, tmp_path, "sweep.n_jobs=2")
     assert second.returncode == 0, second.stderr[-3000:]
     trials = load(tmp_path).get_trials()
     for number, before in finished.items():  # finished trials untouched
@@ -348,14 +348,7 @@ def test_killed_study_resumes_with_two_workers_without_losing_or_repeating_trial
 @pytest.mark.slow
 def test_two_worker_processes_share_one_fresh_sqlite_study(tmp_path):
     path = write_study(tmp_path, n_trials=4)
-    result = subprocess.run(
-        sweep_command(path, "sweep.n_jobs=2"),
-        cwd=tmp_path,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=400,
-    )
+    result = run_sweep_cli(path, tmp_path, "sweep.n_jobs=2")
     assert result.returncode == 0, result.stderr[-3000:]
     trials = load(tmp_path).get_trials()
     assert [t.number for t in trials] == [0, 1, 2, 3]  # none lost, none beyond n_trials

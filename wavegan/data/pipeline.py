@@ -36,10 +36,12 @@ def load_features(
     if not (target / "complete").is_file():
         with build_atomically(target, marker="complete") as partial:
             representation = build_representation(preprocessing, slice_len, sample_rate)
-            representation.fit(store.waveforms("train"))
+            # one read of the audio column for all splits (each store.waveforms call reads it whole)
+            audio, splits = store.waveforms(split=None), store.column("split", split=None)
+            representation.fit(audio[splits == "train"])
             representation.save(partial)
             for split in SPLITS:
-                np.save(partial / f"{split}.npy", representation.transform(store.waveforms(split)))
+                np.save(partial / f"{split}.npy", representation.transform(audio[splits == split]))
             (partial / "complete").touch()
     representation = type(build_representation(preprocessing, slice_len, sample_rate)).load(
         target, preprocessing, slice_len, sample_rate
