@@ -50,6 +50,29 @@ def test_wavegan_long_slices_build(slice_len: int) -> None:
     assert d.get_layer("flatten").output.shape[-1] == 16 * 32 * 2
 
 
+# D's feature-map lengths, layer by layer, in the reference (chrisdonahue/wavegan): downconv_0..4 have
+# stride 4; only the v2 layouts' downconv_5 has stride 2 (32768) or 4 (65536).
+REFERENCE_D_LENGTHS = {
+    16384: [4096, 1024, 256, 64, 16],
+    32768: [8192, 2048, 512, 128, 32, 16],
+    65536: [16384, 4096, 1024, 256, 64, 16],
+}
+REFERENCE_G_LENGTHS = {
+    16384: [64, 256, 1024, 4096, 16384],
+    32768: [64, 256, 1024, 4096, 16384, 32768],
+    65536: [64, 256, 1024, 4096, 16384, 65536],
+}
+
+
+@pytest.mark.parametrize("slice_len", sorted(REFERENCE_D_LENGTHS))
+def test_wavegan_per_layer_lengths_match_reference(slice_len: int) -> None:
+    g, d = build_models(model_cfg("wavegan", dim=2), (slice_len, 1))
+    d_lengths = [d.get_layer(f"downconv_{i}").output.shape[1] for i in range(len(REFERENCE_D_LENGTHS[slice_len]))]
+    assert d_lengths == REFERENCE_D_LENGTHS[slice_len]
+    g_lengths = [g.get_layer(f"upconv_{i}").output.shape[1] for i in range(len(REFERENCE_G_LENGTHS[slice_len]))]
+    assert g_lengths == REFERENCE_G_LENGTHS[slice_len]
+
+
 def test_wavegan_paper_parameter_counts() -> None:
     # Exact counts of the reference layout at d=64, 16384 samples (with biases): the paper's
     # 19.07 M / 17.43 M.

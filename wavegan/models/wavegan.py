@@ -11,7 +11,7 @@ Paper size, slice_len 16384 (d = `model.dim` = 64):
           output is no longer bounded to [-1, 1]).
     D: x [16384, 1] -> 5 x conv1d (kernel 25, stride 4, 'same'): d, 2d, 4d, 8d, 16d, each LeakyReLU(0.2),
        (BN on all but the first), phase shuffle (radius `model.phase_shuffle`) after the first four
-       (a shift per example; the reference shares one shift per batch, see layers.py)
+       (one shift per batch and layer, as the reference; see layers.py)
        -> flatten [16 * 16d] -> dense 1 (a linear logit).
 
     Parameters at d = 64 (with biases, zeros or nn up-sampling alike): G 19,065,345; D 17,427,969.
@@ -19,7 +19,8 @@ Paper size, slice_len 16384 (d = `model.dim` = 64):
 Longer slices follow the reference's v2 layout (dim_mul starts at 32 instead of 16):
 
     32768 / 65536: G dense -> [16, 32d] -> up-convs 16d, 8d, 4d, 2d, d (stride 4) -> 1 (stride 2 for
-    32768, 4 for 65536). D: d, 2d, 4d, 8d, 16d (stride 4) + an extra conv 32d (stride 2 / 4) -> [16, 32d];
+    32768, 4 for 65536). D: d, 2d, 4d, 8d, 16d (stride 4) + an extra conv 32d (stride 2 / 4) -> [16, 32d],
+    so D's feature maps at 32768 are 8192, 2048, 512, 128, 32, 16 long (the reference's downconv_0..5);
     phase shuffle after the first four convs only, as in the reference. At d = 64 both lengths have
     G 73,149,953 and D 69,875,201 parameters.
 
@@ -130,7 +131,9 @@ def build_wavegan_discriminator(model_cfg: Any, data_shape: tuple[int, ...]) -> 
     _, strides, d_muls, n_shuffle = _layout(slice_len)
     dim, bn = cfg["dim"], cfg["batchnorm"]
 
-    d_strides = list(reversed(strides))
+    # D down-samples with G's strides in G's order: the reference's downconv_0..4 have stride 4 and only
+    # the last (downconv_5 of the v2 layouts) has stride 2 at 32768, so D's first layers stay wide.
+    d_strides = list(strides)
     if n_shuffle > 0:
         # Reflect padding needs the shift to stay inside the feature map; the shortest shuffled one is
         # the output of the last shuffled conv (64 samples at slice_len 256, 64 at the paper's 16384).
