@@ -31,7 +31,7 @@ from typing import Any
 import keras
 
 from wavegan.errors import ConfigError
-from wavegan.models.layers import UPSAMPLE_CHOICES, cfg_bool, cfg_choice, cfg_int, upconv2d
+from wavegan.models.layers import INIT_CHOICES, UPSAMPLE_CHOICES, cfg_bool, cfg_choice, cfg_int, upconv2d
 
 LEAKY_SLOPE = 0.2
 
@@ -57,6 +57,7 @@ def _read_cfg(model_cfg: Any) -> dict[str, Any]:
         "latent_dim": cfg_int(model_cfg, "latent_dim", 100, minimum=1),
         "kernel_size": cfg_int(model_cfg, "kernel_size", 5, minimum=1),
         "upsample": cfg_choice(model_cfg, "upsample", "zeros", UPSAMPLE_CHOICES),
+        "g_init": cfg_choice(model_cfg, "g_init", "glorot", INIT_CHOICES),
         "batchnorm_g": cfg_bool(model_cfg, "batchnorm_g", True),
         "batchnorm_d": cfg_bool(model_cfg, "batchnorm_d", False),
     }
@@ -78,7 +79,16 @@ def build_dcgan_generator(model_cfg: Any, data_shape: tuple[int, ...]) -> keras.
     for i in range(n_layers):
         last = i == n_layers - 1
         filters = channels if last else dim * 2 ** (n_layers - 2 - i)
-        x = upconv2d(x, filters, cfg["kernel_size"], 2, cfg["upsample"], name=f"upconv_{i}")
+        x = upconv2d(
+            x,
+            filters,
+            cfg["kernel_size"],
+            2,
+            cfg["upsample"],
+            name=f"upconv_{i}",
+            init=cfg["g_init"],
+            gain=1.0 if last else 2.0,  # the last layer feeds tanh, the others a ReLU
+        )
         if last:
             break
         if bn:

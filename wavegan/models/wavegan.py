@@ -44,7 +44,15 @@ from typing import Any
 import keras
 
 from wavegan.errors import ConfigError
-from wavegan.models.layers import UPSAMPLE_CHOICES, PhaseShuffle, cfg_bool, cfg_choice, cfg_int, upconv1d
+from wavegan.models.layers import (
+    INIT_CHOICES,
+    UPSAMPLE_CHOICES,
+    PhaseShuffle,
+    cfg_bool,
+    cfg_choice,
+    cfg_int,
+    upconv1d,
+)
 
 LEAKY_SLOPE = 0.2  # the reference's lrelu(alpha=0.2)
 SMALL_SLICE_LENS = (64, 256, 1024, 4096)
@@ -86,6 +94,7 @@ def _read_cfg(model_cfg: Any) -> dict[str, Any]:
         "latent_dim": cfg_int(model_cfg, "latent_dim", 100, minimum=1),
         "kernel_len": cfg_int(model_cfg, "kernel_len", 25, minimum=1),
         "upsample": cfg_choice(model_cfg, "upsample", "zeros", UPSAMPLE_CHOICES),
+        "g_init": cfg_choice(model_cfg, "g_init", "glorot", INIT_CHOICES),
         "batchnorm": cfg_bool(model_cfg, "batchnorm", False),
         "phase_shuffle": cfg_int(model_cfg, "phase_shuffle", 2, minimum=0),
         "post_proc_filt_len": cfg_int(model_cfg, "post_proc_filt_len", 0, minimum=0),
@@ -109,7 +118,16 @@ def build_wavegan_generator(model_cfg: Any, data_shape: tuple[int, ...]) -> kera
     for i, (mul, stride) in enumerate(zip(g_muls[1:], strides, strict=True)):
         last = i == n_up - 1
         filters = channels if last else dim * mul
-        x = upconv1d(x, filters, cfg["kernel_len"], stride, cfg["upsample"], name=f"upconv_{i}")
+        x = upconv1d(
+            x,
+            filters,
+            cfg["kernel_len"],
+            stride,
+            cfg["upsample"],
+            name=f"upconv_{i}",
+            init=cfg["g_init"],
+            gain=1.0 if last else 2.0,  # the last layer feeds tanh, the others a ReLU
+        )
         if last:
             break
         if bn:
