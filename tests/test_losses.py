@@ -178,3 +178,20 @@ def test_interpolation_on_spectrogram_rank() -> None:
     inter = random_interpolates(tf.zeros((8, 4, 4, 1)), tf.ones((8, 4, 4, 1))).numpy()
     assert inter.shape == (8, 4, 4, 1)
     np.testing.assert_allclose(inter.reshape(8, -1).std(axis=1), 0.0, atol=1e-7)
+
+
+def test_loss_bound_ignores_a_drifting_critic_offset_but_not_a_wasserstein_blow_up() -> None:
+    """A WGAN critic whose outputs all drift by +1e4 has a huge G loss (-E D(G(z))) and a calm Wasserstein
+    estimate: not divergence. The same G loss under BCE means logits of -1e4 on every fake: divergence."""
+    from types import SimpleNamespace
+
+    from wavegan.losses import BCELoss, WGANGPLoss
+    from wavegan.trainer import Diverged, GANTrainer
+
+    drift = {"d_loss": 3.0, "d_adversarial_loss": -2.0, "g_loss": -1.0e4, "samples_finite": 1.0}
+    GANTrainer.check(SimpleNamespace(loss=WGANGPLoss(), loss_bound=100.0), 7, drift)
+    with pytest.raises(Diverged, match="g_loss"):
+        GANTrainer.check(SimpleNamespace(loss=BCELoss(), loss_bound=100.0), 7, {**drift, "g_loss": 1.0e4})
+    blow_up = {**drift, "d_adversarial_loss": -1.0e3}
+    with pytest.raises(Diverged, match="d_adversarial_loss"):
+        GANTrainer.check(SimpleNamespace(loss=WGANGPLoss(), loss_bound=100.0), 7, blow_up)

@@ -42,6 +42,11 @@ class GANLoss:
 
     name: str = ""
     default_gp_weight: float = 0.0
+    # Diagnostics that trainer.loss_bound applies to: values whose size means something. A loss whose
+    # G term is a raw critic mean (-E D(G(z)): WGAN, hinge) leaves it out, because a critic's output
+    # offset drifts freely without anything diverging; D's adversarial loss is offset-free for every
+    # loss (for WGAN it is minus the Wasserstein estimate).
+    bounded: tuple[str, ...] = ("d_adversarial_loss", "g_loss")
 
     def __init__(self, gp_weight: float | None = None) -> None:
         self.gp_weight = float(self.default_gp_weight if gp_weight is None else gp_weight)
@@ -113,6 +118,7 @@ class WGANGPLoss(GANLoss):
 
     name = "wgan_gp"
     default_gp_weight = 10.0
+    bounded = ("d_adversarial_loss",)
 
     def discriminator_loss(self, real_logits: tf.Tensor, fake_logits: tf.Tensor) -> tf.Tensor:
         return tf.reduce_mean(_f32(fake_logits)) - tf.reduce_mean(_f32(real_logits))
@@ -125,6 +131,7 @@ class HingeLoss(GANLoss):
     """Hinge loss (geometric GAN / SN-GAN): D is only pushed until real > 1 and fake < -1."""
 
     name = "hinge"
+    bounded = ("d_adversarial_loss",)
 
     def discriminator_loss(self, real_logits: tf.Tensor, fake_logits: tf.Tensor) -> tf.Tensor:
         return tf.reduce_mean(tf.nn.relu(1.0 - _f32(real_logits))) + tf.reduce_mean(

@@ -160,12 +160,13 @@ class GANTrainer:
     # --- the loop -----------------------------------------------------------------------------------
 
     def check(self, step: int, values: dict[str, float]) -> None:
-        for key in ("d_loss", "g_loss"):
-            if not np.isfinite(values[key]):
+        # Non-finite anything is divergence, whatever the loss: the next update would poison the weights.
+        for key in ("d_loss", "g_loss", "wasserstein", "gradient_penalty", "d_grad_norm", "g_grad_norm"):
+            if key in values and not np.isfinite(values[key]):
                 raise Diverged(step, f"{key} is {values[key]}")
-        # The bound applies to the adversarial losses: the gradient penalty's weight scales D's total
-        # loss at the first steps without anything having diverged.
-        for key in ("d_adversarial_loss", "g_loss"):
+        # The bound applies to what is meaningful for this loss (GANLoss.bounded): not D's total loss (the
+        # penalty's weight scales it at the first steps), and not a WGAN critic's drifting offset.
+        for key in self.loss.bounded:
             if abs(values[key]) > self.loss_bound:
                 raise Diverged(
                     step, f"|{key}| = {abs(values[key]):.3g} exceeds trainer.loss_bound={self.loss_bound:g}"
