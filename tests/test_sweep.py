@@ -147,6 +147,9 @@ def test_masking():
 def test_builtin_studies_are_valid(name, capsys):
     plan = plan_study(load_spec(name))
     assert plan.spec.n_trials == plan.n_trials  # a grid is never cut short
+    assert plan.spec.divergence["stop_trial"] is False  # divergence rates over a fixed number of seeds
+    if name == "loss_comparison":  # every loss x model cell gets the same D-update budget
+        assert {int(v.trainer.n_critic) for v in plan.variants} == {5}
     assert main([f"sweep={name}", "--cfg", "job"]) == 0
     assert f"study_name: {name}" in capsys.readouterr().out
 
@@ -219,6 +222,14 @@ def test_tiny_study_end_to_end_with_divergence_crash_and_masked_credentials(
     assert ok.user_attrs["seed_values"]["median of train/wasserstein"] == [ok.value]
     assert diverged.state == TrialState.PRUNED and diverged.user_attrs["outcome"] == "diverged"
     assert diverged.user_attrs["n_diverged"] == 1 and diverged.user_attrs["divergence_rate"] == 1.0
+    for t in (ok, diverged):  # seed counts, wall-clock; train/wasserstein has no real-data reference
+        assert (t.user_attrs["seeds_planned"], t.user_attrs["seeds_run"], t.user_attrs["truncated"]) == (
+            1,
+            1,
+            "",
+        )
+        assert t.user_attrs["seconds"] >= t.user_attrs["seed_seconds"][0] > 0
+        assert t.user_attrs["seed_references"] == {}
     assert crashed.state == TrialState.FAIL and "injected crash" in crashed.user_attrs["error"]
 
     runs = runs_of(f"test-{tmp_path.name}")
@@ -277,6 +288,52 @@ def test_pruner_stops_a_trial_on_the_intermediate_metric(tmp_path):
     assert trial.state == TrialState.PRUNED and trial.user_attrs["outcome"] == "pruned"
     assert trial.user_attrs["seed_outcomes"] == ["pruned"]  # the second seed never ran
     assert list(trial.intermediate_values) == [1]
+
+
+def test_truncated_seeds_references_and_seconds_are_recorded(tmp_path, monkeypatch):
+    """divergence.stop_trial stops a trial's seeds once divergences decide its median: the trial records
+    seeds_planned/seeds_run/truncated and the report counts it; each seed's real-data reference (the
+    run's eval/reference/<metric>) is recorded. Training is faked: the recording is what is tested."""
+    from wavegan.train import TrainResult
+
+    def train(cfg, **kwargs):
+        seed, diverges = int(cfg.seed), float(cfg.optimizer.lr) > 1
+        outcome = "diverged" if diverges and seed < 2 else "completed"
+        metrics = {"eval/frechet_distance": 900.0 + seed, "eval/reference/frechet_distance": 25.0}
+        return TrainResult(outcome, f"run-{seed}", 3, 1 if outcome == "diverged" else None, metrics)
+
+    monkeypatch.setattr(wavegan.train, "train", train)
+    path = write_study(
+        tmp_path,
+        search_space={"optimizer.lr": "choice(1e-4, 1e6)"},
+        sampler="grid",
+        seeds=[0, 1, 2],
+        n_trials=2,
+        objective={"metric": "eval/frechet_distance"},
+        divergence={"seed_value": "worst", "stop_trial": True},
+    )
+    study = run_sweep(load_spec(str(path)))
+    by_lr = {t.params["optimizer.lr"]: t for t in study.get_trials()}
+    ok, cut = by_lr[1e-4], by_lr[1e6]
+    name = "median of eval/frechet_distance"
+    assert ok.state == TrialState.COMPLETE and ok.value == 901.0
+    assert (ok.user_attrs["seeds_planned"], ok.user_attrs["seeds_run"], ok.user_attrs["truncated"]) == (
+        3,
+        3,
+        "",
+    )
+    assert ok.user_attrs["seed_references"] == {name: [25.0, 25.0, 25.0]}
+    assert len(ok.user_attrs["seed_seconds"]) == 3 and ok.user_attrs["seconds"] > 0
+    # Seeds 0 and 1 diverge: the median of three is then infinite whatever seed 2 does, so it never runs.
+    assert cut.user_attrs["outcome"] == "diverged" and cut.user_attrs["seed_outcomes"] == ["diverged"] * 2
+    assert (cut.user_attrs["seeds_planned"], cut.user_attrs["seeds_run"], cut.user_attrs["truncated"]) == (
+        3,
+        2,
+        "divergence",
+    )
+    text = (tmp_path / "results" / "summary.md").read_text()
+    assert "1 trial(s) ran fewer seeds than planned (1 divergence)" in text
+    assert "Reference 25 for every setting" in text
 
 
 def test_trials_in_one_process_do_not_leak_tensorflow_state(tmp_path):

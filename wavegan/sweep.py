@@ -24,7 +24,12 @@ How it works:
 - Divergence: a seed that diverges stops at once (the trainer's check). A trial is recorded as PRUNED
   with user attr outcome=diverged when its aggregate cannot be finite (e.g. the median seed diverged;
   with divergence.stop_trial it stops as soon as that is decided). Every trial records n_diverged and
-  divergence_rate, so divergence rates count every seed run.
+  divergence_rate over the seeds it ran, seeds_planned, seeds_run and truncated ("divergence" when
+  stop_trial cut its seeds short, which biases its rate upward; "pruned"), so the report can count rates
+  over seeds run and say how many trials were truncated. The built-in studies set stop_trial: false.
+- Recorded per trial too: seconds (wall-clock of the trial), seed_seconds (per seed run) and
+  seed_references (per objective on an eval/<name> metric, each seed's eval/reference/<name>: the
+  real-data reference, the reachable ceiling the report draws).
 - Pruning: the pruner sees the objective's metric (or pruner.metric) at each log step through
   trial.report (step = seed index * max_steps + step); a pruned trial ends as PRUNED, outcome=pruned.
 - Crashes: a trial that raises is recorded as FAIL (outcome=failed, error as user attr); the study goes on.
@@ -64,6 +69,7 @@ from wavegan import tracking
 from wavegan.atomic import pid_alive
 from wavegan.cli import CONF_DIR
 from wavegan.errors import ConfigError, WaveganError
+from wavegan.metrics.seeds import reference_key
 from wavegan.search_space import describe, format_value, grid, override, suggest
 from wavegan.sweep_spec import (
     DIVERGENCE_RATE,
@@ -491,6 +497,9 @@ class SeedResult:
     run_id: str
     values: dict[str, float | None]
     diverged_step: int | None = None
+    seconds: float = float("nan")  # wall-clock of the seed's run (composing, training, evaluating)
+    # Per objective: the run's real-data reference for its metric (eval/reference/<name>), if logged.
+    references: dict[str, float | None] = field(default_factory=dict)
 
 
 class TrialRunner:
@@ -561,6 +570,7 @@ class TrialRunner:
         from wavegan.trainer import StopRun
 
         spec = self.spec
+        started = time.perf_counter()
         # Trials never resume and must never share checkpoints: a private folder, removed afterwards.
         checkpoints = tempfile.mkdtemp(prefix=f"{CHECKPOINT_PREFIX}{os.getpid()}-")
         try:
@@ -588,6 +598,12 @@ class TrialRunner:
         finally:
             shutil.rmtree(checkpoints, ignore_errors=True)
         values: dict[str, float | None] = {}
+        references: dict[str, float | None] = {}
+        for objective in spec.objectives:
+            key = reference_key(objective.metric)
+            if key is not None:
+                ref = result.metrics.get(key)
+                references[objective.name] = float(ref) if ref is not None and math.isfinite(ref) else None
         if result.outcome == "completed":
             for objective in spec.objectives:
                 if objective.metric == DIVERGENCE_RATE:
@@ -601,10 +617,15 @@ class TrialRunner:
                         "sweep.objective.metric=<one of those>."
                     )
                 values[objective.name] = value
-        return SeedResult(result.outcome, result.run_id, values, result.diverged_step)
+        seconds = time.perf_counter() - started
+        return SeedResult(result.outcome, result.run_id, values, result.diverged_step, seconds, references)
 
     def _decided(self, seeds: list[SeedResult], remaining: int) -> bool:
-        """True when the remaining seeds cannot make the aggregate finite (the trial counts as diverged)."""
+        """True when the remaining seeds cannot make the aggregate finite (the trial counts as diverged).
+
+        Stopping there (divergence.stop_trial) saves the remaining seeds but truncates the trial's seed
+        count after divergences, which biases its divergence rate upward: the trial records it
+        (seeds_planned, seeds_run, truncated) and the report says how many trials were truncated."""
         n_diverged = sum(s.outcome == "diverged" for s in seeds)
         if n_diverged == 0:
             return False
@@ -618,13 +639,17 @@ class TrialRunner:
 
     def _run(self, trial: optuna.Trial, params: dict[str, Any], run_id: str):
         spec = self.spec
+        started = time.perf_counter()
         seeds: list[SeedResult] = []
+        truncated = ""
         for index, seed in enumerate(spec.seeds):
             seeds.append(self._seed(trial, params, index, seed, run_id))
-            if seeds[-1].outcome == "pruned":
-                break
             remaining = len(spec.seeds) - index - 1
+            if seeds[-1].outcome == "pruned":
+                truncated = "pruned" if remaining else ""
+                break
             if remaining and spec.divergence["stop_trial"] and self._decided(seeds, remaining):
+                truncated = "divergence"
                 break
         outcomes = [s.outcome for s in seeds]
         n_diverged = outcomes.count("diverged")
@@ -652,10 +677,27 @@ class TrialRunner:
             "n_diverged": n_diverged,
             "divergence_rate": n_diverged / len(seeds),
             "diverged_steps": [s.diverged_step for s in seeds if s.diverged_step is not None],
+            # Divergence rates count seeds run; a trial stopped early says so (the report counts them).
+            "seeds_planned": len(spec.seeds),
+            "seeds_run": len(seeds),
+            "truncated": truncated,  # "" | "divergence" (divergence.stop_trial) | "pruned"
+            "seconds": time.perf_counter() - started,
+            "seed_seconds": [round(s.seconds, 3) for s in seeds],
+            # The real-data reference of each objective's metric per seed (the reachable ceiling).
+            "seed_references": {
+                o.name: [s.references.get(o.name) for s in seeds]
+                for o in spec.objectives
+                if reference_key(o.metric) is not None
+            },
         }
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
-        metrics = {"n_diverged": n_diverged, "divergence_rate": attrs["divergence_rate"]}
+        metrics = {
+            "n_diverged": n_diverged,
+            "divergence_rate": attrs["divergence_rate"],
+            "seeds_run": len(seeds),
+            "seconds": attrs["seconds"],
+        }
         if outcome == "completed":
             metrics |= {f"objective/{name}": v for name, v in zip(spec.objective_names, values, strict=True)}
         state = {"completed": "complete"}.get(outcome, outcome)
