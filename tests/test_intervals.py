@@ -60,3 +60,17 @@ def test_distinguishable_means_no_overlap():
     assert distinguishable((0.0, 1.0), (1.5, 2.0))
     assert not distinguishable((0.0, 1.6), (1.5, 2.0))
     assert not distinguishable((0.0, float("nan")), (1.5, 2.0))
+
+
+def test_bias_corrected_bootstrap_contains_a_set_statistic_that_resampling_inflates():
+    """The number of distinct rows: every resample has fewer (~63 %), so the plain percentile interval
+    lies wholly below the full-set value; the bias-corrected one contains it."""
+    n = 200
+
+    def distinct(idx):
+        return float(len(np.unique(idx)))
+
+    plain = bootstrap_rows(distinct, n, n_boot=300)
+    corrected = bootstrap_rows(distinct, n, n_boot=300, bias_correct=True)
+    assert plain[1] < n
+    assert corrected[0] <= n <= corrected[1]

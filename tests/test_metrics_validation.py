@@ -210,9 +210,11 @@ def test_without_labels_the_classifier_metrics_are_unavailable_and_the_rest_comp
     assert evaluator.headline_key("eval/frechet_distance") == "eval/mel_frechet_distance"
     assert "metrics unavailable" in caplog.text and "eval/inception_score" in caplog.text
     scores = evaluator.score(store.waveforms(None)[:16])
-    assert set(scores) == LABEL_FREE and all(np.isfinite(v) for v in scores.values())
+    # the label-free figures, N, and NDB's interval (the only label-free figure with one)
+    extra = {"eval/num_samples", "eval/ndb_over_k_ci_low", "eval/ndb_over_k_ci_high"}
+    assert set(scores) == LABEL_FREE | extra and all(np.isfinite(v) for v in scores.values())
     reference = evaluator.reference()
-    assert {k.replace("reference/", "") for k in reference if "num_samples" not in k} == LABEL_FREE
+    assert {k.replace("reference/", "") for k in reference} == LABEL_FREE | extra
     assert not list(store.root.glob("classifier/*/classifier.keras"))  # no invented labels, no classifier
 
 

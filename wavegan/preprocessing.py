@@ -344,6 +344,9 @@ class Representation:
     name: ClassVar[str] = ""
     #: Config keys this representation accepts, with their defaults.
     defaults: ClassVar[dict[str, Any]] = {}
+    #: Whether inverse(transform(x)) gives x back; if not, real clips are scored after that round trip
+    #: (the ceiling a model on this representation can reach).
+    is_identity: ClassVar[bool] = False
 
     def __init__(self, params: Mapping[str, Any], slice_len: int, sample_rate: int) -> None:
         self.params = dict(params)
@@ -477,6 +480,7 @@ class WaveformRepresentation(Representation):
 
     name = "waveform"
     defaults: ClassVar[dict[str, Any]] = {}
+    is_identity: ClassVar[bool] = True  # audio in [-1, 1] comes back unchanged
 
     def transform(self, waveforms: np.ndarray) -> np.ndarray:
         y = _waveform_batch(waveforms, self.slice_len)

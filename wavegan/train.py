@@ -178,6 +178,10 @@ def train(
 
     with active:
         mlflow.set_tags(_run_tags(cfg, store, extra_tags))
+        if quality and quality.evaluator.labels_available:
+            # An unfit classifier (held-out accuracy below eval.classifier.min_accuracy) makes IS, FD,
+            # coverage and entropy measure the classifier as much as the generator: say so on the run.
+            mlflow.set_tag("classifier_reliable", str(quality.evaluator.classifier_reliable).lower())
         if start_step == 0:
             mlflow.log_params(tracking.flatten(cfg))
             tracking.log_config(cfg)

@@ -49,12 +49,18 @@ def bootstrap_rows(
     n_boot: int = N_BOOTSTRAP,
     level: float = LEVEL,
     seed: int = 0,
+    bias_correct: bool = False,
 ) -> tuple[float, float]:
     """Percentile interval of `statistic(indices)` over `n_boot` resamples of range(n) with replacement.
 
     `statistic` receives an index array (length n, with repeats) and returns one number computed on
     those rows, so several aligned arrays can be resampled together. Non-finite resample values are
     dropped; (nan, nan) if fewer than half are finite or n < 2.
+
+    `bias_correct`: shift the interval by the bootstrap's own bias, mean(resamples) - statistic(all
+    rows), clipped at 0 from below. Set statistics need it: a resample repeats ~37 % of its rows, which
+    shrinks the set's spread and coverage, so resampled Fréchet distances run high and coverages low and
+    a plain percentile interval can miss the estimate itself (seen: FD 11.9 with [12.7, 29.2]).
     """
     if n < 2:
         return float("nan"), float("nan")
@@ -65,6 +71,12 @@ def bootstrap_rows(
         return float("nan"), float("nan")
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(values, [tail, 100 - tail])
+    if bias_correct:
+        estimate = float(statistic(np.arange(n)))
+        bias = float(values.mean()) - estimate
+        low, high = max(0.0, low - bias), max(0.0, high - bias)
+        # a constant statistic (every resample equal) must not miss itself by a rounding error
+        low, high = min(low, estimate), max(high, estimate)
     return float(low), float(high)
 
 

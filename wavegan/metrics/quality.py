@@ -19,12 +19,15 @@ from scipy.special import ndtr
 
 __all__ = [
     "HIGHER_IS_BETTER",
+    "GaussianStats",
     "class_coverage",
     "fit_kmeans",
     "frechet_distance",
     "inception_score",
+    "inception_score_std",
     "lower_is_better",
     "ndb",
+    "ndb_from_bins",
     "nearest_neighbour_distances",
     "one_thread",
 ]
@@ -66,10 +69,54 @@ def inception_score(probs: np.ndarray, splits: int = 1) -> float:
     return float(np.mean(scores))
 
 
+def inception_score_std(probs: np.ndarray, splits: int) -> float:
+    """Standard deviation of the Inception Score over `splits` equal parts (what the reference reports
+    beside the mean); 0 for one split."""
+    p = np.asarray(probs, dtype=np.float64)
+    scores = [inception_score(part) for part in np.array_split(p, max(1, int(splits))) if len(part)]
+    return float(np.std(scores))
+
+
 def _sqrt_psd(matrix: np.ndarray) -> np.ndarray:
     """Symmetric square root of a positive semi-definite matrix (negative rounding noise clipped)."""
     values, vectors = np.linalg.eigh((matrix + matrix.T) / 2)
     return (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
+
+
+def _as_rows(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    return x[:, None] if x.ndim == 1 else x
+
+
+class GaussianStats:
+    """Mean, covariance and the covariance's symmetric square root of one feature set [N, D].
+
+    Computed once for the fixed side of a Fréchet distance (the training set), so scoring a generated
+    set, or a thousand bootstrap resamples of it, costs one covariance and one eigendecomposition each.
+    """
+
+    def __init__(self, features: np.ndarray) -> None:
+        a = _as_rows(features)
+        if a.ndim != 2 or len(a) < 2:
+            raise ValueError(f"the Fréchet distance needs at least 2 examples [N, D], got shape {a.shape}")
+        self.mean = a.mean(axis=0)
+        self.cov = np.atleast_2d(np.cov(a, rowvar=False))
+        self.root = _sqrt_psd(self.cov)
+        self.trace = float(np.trace(self.cov))
+
+    def frechet_distance(self, features: np.ndarray) -> float:
+        """FD between these statistics and a Gaussian fitted to `features` [M, D] (see frechet_distance)."""
+        b = _as_rows(features)
+        if b.ndim != 2 or b.shape[1] != len(self.mean):
+            raise ValueError(f"expected features [M, {len(self.mean)}], got shape {b.shape}")
+        if len(b) < 2:
+            raise ValueError("the Fréchet distance needs at least 2 examples in each set")
+        mean_diff = self.mean - b.mean(axis=0)
+        cov_b = np.atleast_2d(np.cov(b, rowvar=False))
+        inner = self.root @ cov_b @ self.root
+        trace_cross = float(np.sqrt(np.clip(np.linalg.eigvalsh((inner + inner.T) / 2), 0, None)).sum())
+        fd = float(mean_diff @ mean_diff + self.trace + np.trace(cov_b) - 2.0 * trace_cross)
+        return max(fd, 0.0)  # rounding can leave -1e-12 for identical sets
 
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
@@ -80,24 +127,14 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     inner matrix is symmetric PSD, so both roots come from symmetric eigendecompositions: no complex
     parts and no failure on the singular covariances that small sets (N < D) give, where scipy's
     sqrtm needs the usual epsilon-on-the-diagonal retry. FD is 0 for identical sets; it depends on the
-    set sizes (a finite-sample bias), so compare figures computed at equal sizes.
+    set sizes (a finite-sample bias of order 1/M), so compare figures computed at equal sizes.
     """
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    a = a[:, None] if a.ndim == 1 else a
-    b = b[:, None] if b.ndim == 1 else b
+    a, b = _as_rows(a), _as_rows(b)
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
         raise ValueError(f"expected feature sets [N, D] and [M, D], got {a.shape} and {b.shape}")
     if len(a) < 2 or len(b) < 2:
         raise ValueError("the Fréchet distance needs at least 2 examples in each set")
-    mean_diff = a.mean(axis=0) - b.mean(axis=0)
-    cov_a = np.atleast_2d(np.cov(a, rowvar=False))
-    cov_b = np.atleast_2d(np.cov(b, rowvar=False))
-    root_a = _sqrt_psd(cov_a)
-    inner = root_a @ cov_b @ root_a
-    trace_cross = float(np.sqrt(np.clip(np.linalg.eigvalsh((inner + inner.T) / 2), 0, None)).sum())
-    fd = float(mean_diff @ mean_diff + np.trace(cov_a) + np.trace(cov_b) - 2.0 * trace_cross)
-    return max(fd, 0.0)  # rounding can leave -1e-12 for identical sets
+    return GaussianStats(a).frechet_distance(b)
 
 
 def class_coverage(probs: np.ndarray, min_count: int = 1) -> tuple[float, float]:
@@ -174,7 +211,16 @@ def ndb(
     k = int(getattr(kmeans, "n_clusters", k))
     with one_thread():
         train_counts = np.bincount(kmeans.predict(train), minlength=k).astype(np.float64)
-        gen_counts = np.bincount(kmeans.predict(gen), minlength=k).astype(np.float64)
+        gen_bins = kmeans.predict(gen)
+    return ndb_from_bins(train_counts, gen_bins, alpha)
+
+
+def ndb_from_bins(train_counts: np.ndarray, gen_bins: np.ndarray, alpha: float = 0.05) -> tuple[float, float]:
+    """NDB/K and JS divergence from the training set's per-bin counts [K] and each generated example's
+    bin index [M] (the test of `ndb`, without the k-means assignment)."""
+    train_counts = np.asarray(train_counts, dtype=np.float64)
+    k = len(train_counts)
+    gen_counts = np.bincount(np.asarray(gen_bins), minlength=k).astype(np.float64)
     n_train, n_gen = train_counts.sum(), gen_counts.sum()
     p_train, p_gen = train_counts / n_train, gen_counts / n_gen
     pooled = (train_counts + gen_counts) / (n_train + n_gen)
