@@ -67,9 +67,10 @@ REFERENCE_G_LENGTHS = {
 @pytest.mark.parametrize("slice_len", sorted(REFERENCE_D_LENGTHS))
 def test_wavegan_per_layer_lengths_match_reference(slice_len: int) -> None:
     g, d = build_models(model_cfg("wavegan", dim=2), (slice_len, 1))
-    d_lengths = [d.get_layer(f"downconv_{i}").output.shape[1] for i in range(len(REFERENCE_D_LENGTHS[slice_len]))]
+    n_d, n_g = len(REFERENCE_D_LENGTHS[slice_len]), len(REFERENCE_G_LENGTHS[slice_len])
+    d_lengths = [d.get_layer(f"downconv_{i}").output.shape[1] for i in range(n_d)]
     assert d_lengths == REFERENCE_D_LENGTHS[slice_len]
-    g_lengths = [g.get_layer(f"upconv_{i}").output.shape[1] for i in range(len(REFERENCE_G_LENGTHS[slice_len]))]
+    g_lengths = [g.get_layer(f"upconv_{i}").output.shape[1] for i in range(n_g)]
     assert g_lengths == REFERENCE_G_LENGTHS[slice_len]
 
 
@@ -139,8 +140,11 @@ def test_bad_model_values() -> None:
 def test_dcgan_shapes_and_range() -> None:
     g, d = build_models(model_cfg("dcgan", dim=4), (128, 128, 1))
     check_pair(g, d, (128, 128, 1))
-    assert any(isinstance(layer, keras.layers.BatchNormalization) for layer in g.layers)
+    # BN in neither network by default, as SpecGAN (conf/model/dcgan.yaml says why for G)
+    assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in g.layers)
     assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in d.layers)
+    g_bn, _ = build_models(model_cfg("dcgan", dim=4, batchnorm_g=True), (128, 128, 1))
+    assert any(isinstance(layer, keras.layers.BatchNormalization) for layer in g_bn.layers)
 
 
 def test_dcgan_other_sizes_and_options() -> None:

@@ -13,9 +13,10 @@ SpecGAN (Donahue et al. 2019; reference chrisdonahue/wavegan `specgan.py`) at 12
 The stable-DCGAN guidelines (Radford et al. 2016) this follows: strided convolutions in D and
 fractional-strided ones in G instead of pooling; no fully connected hidden layers (the dense layers
 are only G's projection of z and D's logit); ReLU in G with a tanh output; LeakyReLU in D; batch norm
-in G (`model.batchnorm_g`, default on) and, switchable, in D (`model.batchnorm_d`, default off: the
-large study of Kurach et al. 2019 found BN in D harmful, and it mixes the examples of a batch, which
-breaks the per-example gradient penalty of WGAN-GP). As in DCGAN, BN never touches G's output layer or
+in G (`model.batchnorm_g`, default off as in SpecGAN: see conf/model/dcgan.yaml) and, switchable, in
+D (`model.batchnorm_d`, default off: the large study of Kurach et al. 2019 found BN in D harmful, and
+it mixes the examples of a batch, which breaks the per-example gradient penalty of WGAN-GP). As in
+DCGAN, BN never touches G's output layer or
 D's input layer. SpecGAN's reference itself uses BN in neither network by default.
 
 Other square power-of-two shapes work too: side = 4 * 2^L gives L stride-2 layers, G reshaping to
@@ -57,8 +58,8 @@ def _read_cfg(model_cfg: Any) -> dict[str, Any]:
         "latent_dim": cfg_int(model_cfg, "latent_dim", 100, minimum=1),
         "kernel_size": cfg_int(model_cfg, "kernel_size", 5, minimum=1),
         "upsample": cfg_choice(model_cfg, "upsample", "zeros", UPSAMPLE_CHOICES),
-        "g_init": cfg_choice(model_cfg, "g_init", "glorot", INIT_CHOICES),
-        "batchnorm_g": cfg_bool(model_cfg, "batchnorm_g", True),
+        "g_init": cfg_choice(model_cfg, "g_init", "stride_aware", INIT_CHOICES),
+        "batchnorm_g": cfg_bool(model_cfg, "batchnorm_g", False),
         "batchnorm_d": cfg_bool(model_cfg, "batchnorm_d", False),
     }
 

@@ -94,7 +94,7 @@ def _read_cfg(model_cfg: Any) -> dict[str, Any]:
         "latent_dim": cfg_int(model_cfg, "latent_dim", 100, minimum=1),
         "kernel_len": cfg_int(model_cfg, "kernel_len", 25, minimum=1),
         "upsample": cfg_choice(model_cfg, "upsample", "zeros", UPSAMPLE_CHOICES),
-        "g_init": cfg_choice(model_cfg, "g_init", "glorot", INIT_CHOICES),
+        "g_init": cfg_choice(model_cfg, "g_init", "stride_aware", INIT_CHOICES),
         "batchnorm": cfg_bool(model_cfg, "batchnorm", False),
         "phase_shuffle": cfg_int(model_cfg, "phase_shuffle", 2, minimum=0),
         "post_proc_filt_len": cfg_int(model_cfg, "post_proc_filt_len", 0, minimum=0),
