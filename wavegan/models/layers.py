@@ -143,6 +143,31 @@ def upconv_initializer(
     )
 
 
+def _upconv(
+    x: Any, dims: int, filters: int, kernel: int, stride: int, upsample: str, name: str, init: str,
+    gain: float,
+) -> Any:  # fmt: skip
+    transposed, upsampling, conv = {
+        1: (keras.layers.Conv1DTranspose, keras.layers.UpSampling1D, keras.layers.Conv1D),
+        2: (keras.layers.Conv2DTranspose, keras.layers.UpSampling2D, keras.layers.Conv2D),
+    }[dims]
+    if upsample == "zeros":
+        initializer = upconv_initializer(init, stride, dims, gain)
+        layer = transposed(
+            filters, kernel, strides=stride, padding="same", kernel_initializer=initializer, name=name
+        )
+        return layer(x)
+    # After repetition an ordinary convolution sees every tap: stride_aware is plain He scaling there
+    # (an ordinary kernel is [k.., in, out], so its input side is Keras's "fan_in").
+    initializer = (
+        "glorot_uniform"
+        if init == "glorot"
+        else keras.initializers.VarianceScaling(scale=gain, mode="fan_in", distribution="uniform")
+    )
+    x = upsampling(stride, name=f"{name}_nn")(x)  # nearest neighbour (UpSampling2D's default)
+    return conv(filters, kernel, strides=1, padding="same", kernel_initializer=initializer, name=name)(x)
+
+
 def upconv1d(
     x: Any,
     filters: int,
@@ -150,7 +175,7 @@ def upconv1d(
     stride: int,
     upsample: str,
     name: str,
-    init: str = "glorot",
+    init: str = "stride_aware",
     gain: float = 2.0,
 ) -> Any:
     """Time up-sampling by `stride` followed by a 'same' convolution.
@@ -158,21 +183,9 @@ def upconv1d(
     `zeros`: a transposed convolution (zero-stuffing then convolution), the WaveGAN default.
     `nn`: nearest-neighbour repetition then an ordinary convolution; same parameter count, and it
     avoids the checkerboard artefacts of transposed convolutions (WaveGAN section 3.2, Odena et al.).
-    `init`, `gain`: see `upconv_initializer` (an ordinary convolution after repetition sees every tap,
-    so `stride_aware` is plain He scaling there).
+    `init`, `gain`: see `upconv_initializer`.
     """
-    if upsample == "zeros":
-        kernel = upconv_initializer(init, stride, 1, gain)
-        return keras.layers.Conv1DTranspose(
-            filters, kernel_len, strides=stride, padding="same", kernel_initializer=kernel, name=name
-        )(x)
-    kernel = upconv_initializer(init, 1, 1, gain)
-    if init != "glorot":
-        kernel = keras.initializers.VarianceScaling(scale=gain, mode="fan_in", distribution="uniform")
-    x = keras.layers.UpSampling1D(size=stride, name=f"{name}_nn")(x)
-    return keras.layers.Conv1D(
-        filters, kernel_len, strides=1, padding="same", kernel_initializer=kernel, name=name
-    )(x)
+    return _upconv(x, 1, filters, kernel_len, stride, upsample, name, init, gain)
 
 
 def upconv2d(
@@ -182,20 +195,8 @@ def upconv2d(
     stride: int,
     upsample: str,
     name: str,
-    init: str = "glorot",
+    init: str = "stride_aware",
     gain: float = 2.0,
 ) -> Any:
     """2-D version of `upconv1d` (SpecGAN's `conv2d_transpose`)."""
-    if upsample == "zeros":
-        kernel = upconv_initializer(init, stride, 2, gain)
-        layer = keras.layers.Conv2DTranspose(
-            filters, kernel_size, strides=stride, padding="same", kernel_initializer=kernel, name=name
-        )
-        return layer(x)
-    kernel = "glorot_uniform"
-    if init != "glorot":
-        kernel = keras.initializers.VarianceScaling(scale=gain, mode="fan_in", distribution="uniform")
-    x = keras.layers.UpSampling2D(size=stride, interpolation="nearest", name=f"{name}_nn")(x)
-    return keras.layers.Conv2D(
-        filters, kernel_size, strides=1, padding="same", kernel_initializer=kernel, name=name
-    )(x)
+    return _upconv(x, 2, filters, kernel_size, stride, upsample, name, init, gain)
