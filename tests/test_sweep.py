@@ -23,8 +23,9 @@ import wavegan.train
 from tests.conftest import REPO_ROOT
 from wavegan import sweep as sweep_module
 from wavegan.errors import ConfigError
+from wavegan.secret_masking import mask_text, mask_url
 from wavegan.sweep import count_trials, main, plan_study, run_sweep
-from wavegan.sweep_spec import Objective, load_spec, mask_text, mask_url
+from wavegan.sweep_spec import Objective, load_spec
 
 TINY = [
     "model=wavegan",

@@ -59,7 +59,8 @@ from optuna.trial import TrialState  # noqa: E402
 
 from wavegan.errors import ConfigError, WaveganError  # noqa: E402
 from wavegan.metrics.intervals import bootstrap_interval, distinguishable, wilson_interval  # noqa: E402
-from wavegan.sweep_spec import fingerprint, mask_text, mask_url  # noqa: E402
+from wavegan.secret_masking import mask_text, mask_url  # noqa: E402
+from wavegan.sweep_spec import fingerprint  # noqa: E402
 
 log = logging.getLogger("wavegan.report")
 # fANOVA importances (Hutter et al. 2014, Optuna's default evaluator) fit a random forest from parameters

@@ -71,6 +71,7 @@ from wavegan.cli import CONF_DIR
 from wavegan.errors import ConfigError, WaveganError
 from wavegan.metrics.seeds import reference_key
 from wavegan.search_space import describe, format_value, grid, override, suggest
+from wavegan.secret_masking import mask_text, mask_url
 from wavegan.sweep_spec import (
     DIVERGENCE_RATE,
     PRUNERS,
@@ -78,8 +79,6 @@ from wavegan.sweep_spec import (
     SweepSpec,
     fingerprint,
     load_spec,
-    mask_text,
-    mask_url,
 )
 
 log = logging.getLogger("wavegan.sweep")

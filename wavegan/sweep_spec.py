@@ -37,6 +37,7 @@ import yaml
 from wavegan.cli import CONF_DIR
 from wavegan.errors import ConfigError
 from wavegan.search_space import SearchSpace, describe, parse_space
+from wavegan.secret_masking import mask_url
 
 SWEEPS_DIR = CONF_DIR.parent / "sweeps"
 RESULTS_ROOT = Path("sweeps") / "results"
@@ -195,32 +196,6 @@ class SweepSpec:
             "storage": mask_url(self.storage),
             "results_dir": str(self.results_dir),
         }
-
-
-# --- credentials ------------------------------------------------------------------------------------
-
-_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<userinfo>[^/@\s]+)@")
-_SECRET_QUERY = re.compile(r"(?i)((?:password|passwd|pwd|token|secret)=)[^&\s]+")
-
-
-def mask_url(url: str | None) -> str:
-    """The URL with `user:password@` (and password= query values) replaced by *** for display."""
-    if url is None:
-        return ""
-    return _SECRET_QUERY.sub(r"\1***", _USERINFO.sub(r"\g<scheme>***@", str(url)))
-
-
-def mask_text(text: str, url: str | None) -> str:
-    """Any text (an error message, a log line) with the URL's credentials masked."""
-    text = str(text)
-    if url:
-        text = text.replace(str(url), mask_url(url))
-        match = _USERINFO.search(str(url))
-        if match:
-            for secret in sorted(set(match.group("userinfo").split(":")), key=len, reverse=True):
-                if len(secret) >= 3:
-                    text = text.replace(secret, "***")
-    return mask_url(text)
 
 
 def fingerprint(text: str) -> str:

@@ -22,6 +22,7 @@ import soundfile as sf
 from omegaconf import DictConfig, OmegaConf
 
 from wavegan.errors import WaveganError
+from wavegan.secret_masking import mask_text, mask_url, masked_config
 
 log = logging.getLogger(__name__)
 
@@ -51,16 +52,19 @@ def experiment_id(name: str) -> str:
             location = Path(DEFAULT_ARTIFACT_DIR).resolve().as_uri()
         return mlflow.create_experiment(name, artifact_location=location)
     except Exception as exc:
+        uri = mlflow.get_tracking_uri()
         raise WaveganError(
-            f"cannot reach the MLflow tracking store at {mlflow.get_tracking_uri()}: "
-            f"{exc.__class__.__name__}: {str(exc)[:200]}. Fix: check MLFLOW_TRACKING_URI (or unset it to use "
+            f"cannot reach the MLflow tracking store at {mask_url(uri)}: "
+            f"{exc.__class__.__name__}: {mask_text(str(exc)[:200], uri)}. "
+            "Fix: check MLFLOW_TRACKING_URI (or unset it to use "
             f"{DEFAULT_TRACKING_URI})."
         ) from None
 
 
 def flatten(cfg: DictConfig | Mapping, prefix: str = "") -> dict[str, str]:
-    """The resolved config as MLflow params `group.key` -> value, so runs line up column by column."""
-    container = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
+    """The resolved config as MLflow params `group.key` -> value, so runs line up column by column;
+    secrets masked (wavegan/secret_masking.py)."""
+    container = masked_config(cfg) if isinstance(cfg, DictConfig) else cfg
     flat: dict[str, str] = {}
     for key, value in container.items():
         name = f"{prefix}{key}"
@@ -86,7 +90,8 @@ def git_commit() -> str | None:
 
 
 def log_config(cfg: DictConfig) -> None:
-    mlflow.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
+    """The resolved config as the run's config.yaml artifact, with every secret masked."""
+    mlflow.log_text(OmegaConf.to_yaml(OmegaConf.create(masked_config(cfg))), "config.yaml")
 
 
 def _wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:

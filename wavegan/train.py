@@ -29,6 +29,7 @@ from wavegan import tracking
 from wavegan.cli import entry_point
 from wavegan.config import validate_training_config
 from wavegan.errors import ConfigError
+from wavegan.secret_masking import mask_url
 
 log = logging.getLogger(__name__)
 
@@ -304,7 +305,7 @@ def main(cfg: DictConfig) -> None:
     result = train(cfg)
     print(
         f"{result.outcome}: {result.steps} steps, MLflow run id {result.run_id}. "
-        f"Look at it with: mlflow ui --backend-store-uri {mlflow.get_tracking_uri()}"
+        f"Look at it with: mlflow ui --backend-store-uri {mask_url(mlflow.get_tracking_uri())}"
     )
 
 
