@@ -26,7 +26,7 @@ import librosa
 import numpy as np
 import scipy.fft
 
-__all__ = ["BandNormaliser", "MelFeatures", "mel_statistics", "spectral_vectors"]
+__all__ = ["BandNormaliser", "MelFeatures", "align_onsets", "mel_statistics", "spectral_vectors"]
 
 _LOG_FLOOR = 1e-6  # log(power + 1e-6): silence sits at -13.8, far below any real note
 _CHUNK = 128  # clips per FFT batch: bounds memory of the framed copies
@@ -42,6 +42,7 @@ class MelFeatures:
     hop_length: int = 256
     n_mels: int = 64
     time_segments: int = 16
+    align_onset: bool = True
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any] | None, sample_rate: int, slice_len: int) -> MelFeatures:
@@ -55,6 +56,7 @@ class MelFeatures:
             hop_length=hop,
             n_mels=int(cfg.get("n_mels", 64)),
             time_segments=int(cfg.get("time_segments", 16)),
+            align_onset=bool(cfg.get("align_onset", True)),
         )
 
     @property
@@ -84,7 +86,31 @@ class MelFeatures:
             spectrum = scipy.fft.rfft(frames * window, axis=-1)
             power = np.square(spectrum.real) + np.square(spectrum.imag)
             out[start : start + _CHUNK] = np.log(power @ filters_t + np.float32(_LOG_FLOOR))
-        return out
+        return align_onsets(out) if self.align_onset else out
+
+
+def align_onsets(log_mels: np.ndarray, margin: int = 2) -> np.ndarray:
+    """Shift each clip's log-mel [N, frames, n_mels] left so that its onset sits `margin` frames from
+    the start; the frames shifted in at the end are silence (the log floor).
+
+    The onset is the first frame whose mean log-mel crosses half-way from the clip's quietest to its
+    loudest frame. Why: a word in a recording, or a note a generator places late, is the same sound
+    wherever it starts. Without this, a spectrogram classifier on a small folder of words with random
+    lead-ins learns the lead-in (5-fold accuracy 0.69 on 140 eSpeak words with a linear model on the
+    time-segment vectors; 0.85 aligned), and NDB bins and nearest-neighbour distances split one sound
+    into many by its start time. Clips that start at once (the built-in notes) are left as they are.
+    """
+    x = np.asarray(log_mels, dtype=np.float32)
+    if x.ndim != 3 or x.shape[1] < 2:
+        return x
+    loudness = x.mean(axis=2)  # [N, frames]
+    low, high = loudness.min(axis=1, keepdims=True), loudness.max(axis=1, keepdims=True)
+    onset = np.argmax(loudness > low + 0.5 * (high - low), axis=1)  # flat clips: 0
+    shift = np.maximum(onset - margin, 0)
+    source = np.arange(x.shape[1])[None, :] + shift[:, None]  # [N, frames]
+    inside = source < x.shape[1]
+    shifted = np.take_along_axis(x, np.minimum(source, x.shape[1] - 1)[..., None], axis=1)
+    return np.where(inside[..., None], shifted, np.float32(np.log(_LOG_FLOOR))).astype(np.float32)
 
 
 @dataclass
