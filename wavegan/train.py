@@ -150,10 +150,15 @@ def train(
     run_id = active.info.run_id
     (ckpt_dir / "mlflow_run_id").write_text(run_id)
     previewer = Previewer(cfg, generator, representation, int(cfg.data.sample_rate))
-    history: dict[str, list[tuple[int, float]]] = {}
+    # On resume: the run's history so far (stability figures and the quality reference need every point
+    # since step 0), and the points logged after the checkpoint by the process that died, which the
+    # steps re-run now must not log a second time.
+    history, logged_after = _logged_history(run_id, start_step) if start_step else ({}, {})
 
     def record(step: int, metrics: dict[str, float]) -> None:
-        mlflow.log_metrics(metrics, step=step)
+        fresh = {k: v for k, v in metrics.items() if step not in logged_after.get(k, ())}
+        if fresh:
+            mlflow.log_metrics(fresh, step=step)
         for key, value in metrics.items():
             history.setdefault(key, []).append((step, value))
         if on_metrics is not None:
@@ -232,6 +237,20 @@ def train(
                 generator.save(Path(tmp) / "generator.keras")
                 mlflow.log_artifact(str(Path(tmp) / "generator.keras"), "model")
         return finish("completed", fit.steps)
+
+
+def _logged_history(
+    run_id: str, start_step: int
+) -> tuple[dict[str, list[tuple[int, float]]], dict[str, set[int]]]:
+    """(every metric's points up to `start_step`, the steps logged after it per metric) of a run."""
+    client = mlflow.tracking.MlflowClient()
+    history: dict[str, list[tuple[int, float]]] = {}
+    after: dict[str, set[int]] = {}
+    for key in client.get_run(run_id).data.metrics:
+        points = sorted((m.step, m.value) for m in client.get_metric_history(run_id, key))
+        history[key] = [(step, value) for step, value in points if step <= start_step]
+        after[key] = {step for step, _ in points if step > start_step}
+    return history, after
 
 
 def _start_run(cfg: DictConfig, run_id: str | None, parent_run_id: str | None):
