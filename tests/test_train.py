@@ -1,8 +1,11 @@
 """Training end to end: every model x loss pair, determinism, resume, divergence, crashes, bad config,
 and what an MLflow run holds."""
 
+import base64
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -63,7 +66,7 @@ def test_run_logs_params_tags_metrics_images_audio_config_and_generator():
     run = client().get_run(result.run_id)
     params, tags, metrics = run.data.params, run.data.tags, run.data.metrics
     assert (
-        params["model.dim"] == "4" and params["optimizer.lr"] == "0.0001" and params["loss.name"] == "wgan_gp"
+        params["model.dim"] == "4" and params["optimizer.lr"] == "0.001" and params["loss.name"] == "wgan_gp"
     )
     assert "data.store_dir" not in params
     assert tags["model"] == "wavegan" and tags["loss"] == "wgan_gp" and tags["seed"] == "3"
@@ -90,7 +93,12 @@ def test_run_logs_params_tags_metrics_images_audio_config_and_generator():
         "previews/step_000002/spectrograms.png",
     } <= preview
     page = mlflow.artifacts.load_text(f"runs:/{result.run_id}/previews/step_000002/index.html")
-    assert "<audio controls" in page and 'src="sample_01.wav"' in page
+    # self-contained: MLflow renders the page in an iframe from its text, where relative links go nowhere
+    sources = re.findall(r'src="([^"]+)"', page)
+    assert len(sources) == 1 + 2 and all(src.startswith("data:") for src in sources)  # image + 2 clips
+    assert sources[0].startswith("data:image/png;base64,")
+    wav = mlflow.artifacts.download_artifacts(f"runs:/{result.run_id}/previews/step_000002/sample_00.wav")
+    assert base64.b64decode(sources[1].split(",", 1)[1]) == Path(wav).read_bytes()
     assert "model/generator.keras" in {a.path for a in client().list_artifacts(result.run_id, "model")}
     images = [a.path for a in client().list_artifacts(result.run_id, "images")]
     assert len(images) >= 2  # previews at steps 2 and 4, with a step slider in the UI
@@ -118,6 +126,28 @@ def test_resume_continues_step_optimizer_and_mlflow_run():
     assert steps == [2, 4, 6, 8]
     with pytest.raises(ConfigError, match="trainer.resume"):
         train(compose([*TINY, "seed=8", "trainer.resume=true"]))
+
+
+def test_resume_after_a_death_between_checkpoints_logs_each_step_once_and_keeps_the_history():
+    """A run killed after logging past its last checkpoint (issue 13): the re-run steps are not logged
+    twice, and the resumed run's stability figures see the points from before the resume."""
+    from wavegan.train import run_identity
+
+    base = [*TINY, "seed=9", "trainer.log_every=1", "trainer.checkpoint_every=2", "tracking.log_model=false"]
+    first = train(compose([*base, "trainer.max_steps=3"]))  # logs steps 1-3, checkpoints at 2 and 3
+    ckpt_dir = Path(str(compose(base).trainer.checkpoint_dir)).resolve() / run_identity(compose(base))
+    for path in ckpt_dir.glob("ckpt-3*"):  # as if killed after logging step 3, before checkpointing it
+        path.unlink()
+    tf.compat.v1.train.update_checkpoint_state(str(ckpt_dir), "ckpt-2", ["ckpt-2"])
+    resumed = train(compose([*base, "trainer.max_steps=5", "trainer.resume=true"]))
+    assert resumed.run_id == first.run_id and resumed.steps == 5
+    run = client().get_run(first.run_id)
+    for key in [k for k in run.data.metrics if k.startswith("train/")]:
+        steps = [s for s, _ in metric_history(first.run_id, key)]
+        assert steps == sorted(set(steps)), f"{key} logged a step twice: {steps}"
+    assert [s for s, _ in metric_history(first.run_id, "train/d_loss")] == [1, 2, 3, 4, 5]
+    assert [s for s, _ in resumed.history["train/d_loss"]] == [1, 2, 3, 4, 5]  # the history before resume too
+    assert resumed.history["data/train_clips"][0][0] == 0
 
 
 def test_resume_restores_the_optimizer_state(tmp_path):

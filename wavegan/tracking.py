@@ -2,11 +2,13 @@
 
 MLflow 3 refuses its file store for run metadata, so metadata goes to `sqlite:///mlflow.db` and
 artifacts to `mlruns/` (both in the working directory); `MLFLOW_TRACKING_URI` overrides both. MLflow
-has no audio logger: previews are WAV files plus an HTML page whose <audio> tags play in the MLflow UI.
+has no audio logger: previews are WAV files plus a self-contained HTML page (data: URIs) whose <audio>
+tags play inside the MLflow UI's artifact iframe.
 """
 
 from __future__ import annotations
 
+import base64
 import html
 import io
 import logging
@@ -103,21 +105,38 @@ def _wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
 
 
 def log_audio_set(waveforms: np.ndarray, sample_rate: int, artifact_dir: str, figure, title: str) -> None:
-    """WAV files, and an HTML page that shows the spectrogram grid and plays each file, in the UI."""
+    """WAV files (MLflow plays them natively), the spectrogram grid as a PNG, and `index.html`, a
+    self-contained page that shows the grid and plays every clip in the MLflow UI.
+
+    Self-contained because MLflow (3.x) renders an HTML artifact inside an iframe built from the page's
+    text: relative links such as src="sample_00.wav" resolve to nothing there. The page therefore embeds
+    the image and the audio as data: URIs (base64; ~45 KB per second of 16 kHz 16-bit audio).
+    """
     from wavegan.plots import save_figure
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        image_name = save_figure(figure, folder / "spectrograms.png").name if figure is not None else None
+        image = ""
+        if figure is not None:
+            png = save_figure(figure, folder / "spectrograms.png")
+            src = _data_uri(png.read_bytes(), "image/png")
+            image = f'<img alt="spectrograms" src="{src}" style="max-width:100%">'
         rows = []
         for i, audio in enumerate(waveforms):
             name = f"sample_{i:02d}.wav"
-            (folder / name).write_bytes(_wav_bytes(audio, sample_rate))
-            rows.append(f'<tr><td>{i}</td><td><audio controls preload="none" src="{name}"></audio></td></tr>')
-        image = f'<img src="{html.escape(image_name)}" style="max-width:100%">' if image_name else ""
+            wav = _wav_bytes(audio, sample_rate)
+            (folder / name).write_bytes(wav)
+            rows.append(
+                f'<tr><td>{name}</td><td><audio controls preload="metadata" '
+                f'src="{_data_uri(wav, "audio/wav")}"></audio></td></tr>'
+            )
         page = (
             f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head>"
             f"<body><h3>{html.escape(title)}</h3>{image}<table>{''.join(rows)}</table></body></html>"
         )
         (folder / "index.html").write_text(page)
         mlflow.log_artifacts(str(folder), artifact_dir)
+
+
+def _data_uri(payload: bytes, mime: str) -> str:
+    return f"data:{mime};base64,{base64.b64encode(payload).decode('ascii')}"
