@@ -43,7 +43,7 @@ from common import report  # noqa: E402  (benchmarks/ is on sys.path when a scri
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.speech_data
 
 from tests.speech_data import write_spoken_words  # noqa: E402
-from wavegan.cli import compose  # noqa: E402
+from wavegan.cli.app import compose  # noqa: E402
 from wavegan.data.store import open_store  # noqa: E402
 from wavegan.metrics import evaluator as evaluator_module  # noqa: E402
 from wavegan.metrics.classifier import ClassifierSettings, cross_validate  # noqa: E402

@@ -39,7 +39,7 @@ import tensorflow as tf
 
 from common import report  # noqa: E402  (benchmarks/ is on sys.path when a script there runs)
 
-from wavegan.cli import compose
+from wavegan.cli.app import compose
 from wavegan.data.pipeline import load_features
 from wavegan.data.store import open_store
 from wavegan.metrics import evaluator as evaluator_module
@@ -47,8 +47,8 @@ from wavegan.metrics.classifier import ClassifierSettings
 from wavegan.metrics.evaluator import Evaluator
 from wavegan.metrics.features import MelFeatures
 from wavegan.models import sample_latent
-from wavegan.train import build_for_training
-from wavegan.trainer import GANTrainer
+from wavegan.training.run import build_for_training
+from wavegan.training.trainer import GANTrainer
 
 MODELS = ("wavegan", "dcgan", "audiosynth")
 

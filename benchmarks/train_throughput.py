@@ -26,9 +26,9 @@ import tensorflow as tf
 
 from common import report  # noqa: E402  (benchmarks/ is on sys.path when a script there runs)
 
-from wavegan.cli import compose  # noqa: E402
-from wavegan.train import build_for_training  # noqa: E402
-from wavegan.trainer import GANTrainer  # noqa: E402
+from wavegan.cli.app import compose  # noqa: E402
+from wavegan.training.run import build_for_training  # noqa: E402
+from wavegan.training.trainer import GANTrainer  # noqa: E402
 
 
 def graph_flops(concrete_function) -> float | None:

@@ -18,8 +18,8 @@ import urllib.request
 import pytest
 
 from tests.conftest import TINY
-from wavegan.cli import compose
-from wavegan.train import train
+from wavegan.cli.app import compose
+from wavegan.training.run import train
 
 pytestmark = pytest.mark.browser
 CHROMIUM = "/usr/bin/chromium"

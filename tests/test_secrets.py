@@ -8,9 +8,9 @@ from omegaconf import OmegaConf
 
 from tests.conftest import TINY
 from wavegan import tracking
-from wavegan.cli import compose
+from wavegan.cli.app import compose
 from wavegan.secret_masking import MASK, mask_text, masked_config
-from wavegan.train import train
+from wavegan.training.run import train
 
 TOKEN = "tok-4f9a0c1e77b2d5aa"  # read through ${oc.env:...}
 PASSWORD = "pw-9c2e51b08d4f"  # in a URL

@@ -19,7 +19,7 @@ from wavegan.atomic import build_atomically
 from wavegan.data.schema import SPLITS
 from wavegan.data.store import DataStore
 from wavegan.errors import ConfigError
-from wavegan.preprocessing import Representation, build_representation
+from wavegan.representations import Representation, build_representation
 
 
 def features_dir(store: DataStore, preprocessing: DictConfig) -> Path:

@@ -38,7 +38,7 @@ NON_CONTENT_KEYS = ("store_dir", "token", "progress")
 def iter_source(cfg: DictConfig) -> Iterator[Clip | Skipped]:
     """Clips (or reasons for skipping inputs) from the source `data.source` names."""
     if cfg.source == "builtin":
-        from wavegan.data.builtin import iter_builtin_notes
+        from wavegan.data.sources.builtin import iter_builtin_notes
 
         notes = iter_builtin_notes(
             num_samples=int(cfg.num_samples),
@@ -51,11 +51,11 @@ def iter_source(cfg: DictConfig) -> Iterator[Clip | Skipped]:
         for audio, meta in notes:
             yield Clip(audio=audio, note_id=meta["note_id"], meta=meta, group=meta["note_id"])
     elif cfg.source == "nsynth":
-        from wavegan.data.nsynth import iter_nsynth
+        from wavegan.data.sources.nsynth import iter_nsynth
 
         yield from iter_nsynth(cfg)
     elif cfg.source == "audio_dir":
-        from wavegan.data.audio_dir import iter_audio_dir
+        from wavegan.data.sources.audio_dir import iter_audio_dir
 
         yield from iter_audio_dir(cfg)
     else:
@@ -70,7 +70,7 @@ def store_key(cfg: DictConfig) -> str:
         k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k not in NON_CONTENT_KEYS
     }
     if cfg.source == "audio_dir" and Path(str(cfg.path)).expanduser().is_dir():
-        from wavegan.data.audio_dir import folder_fingerprint
+        from wavegan.data.sources.audio_dir import folder_fingerprint
 
         content["files"] = folder_fingerprint(Path(str(cfg.path)).expanduser(), list(cfg.extensions))
     digest = hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()

@@ -1,7 +1,7 @@
 """Sample-quality and diversity metrics as pure functions of feature arrays (numpy, scipy, scikit-learn).
 
 Each function states its definition; none knows about audio, classifiers or files, so each can be
-checked against closed-form values (tests/test_metrics_quality.py). Which features they are fed is the
+checked against closed-form values (tests/metrics/test_quality.py). Which features they are fed is the
 Evaluator's business (wavegan/metrics/evaluator.py).
 
 Direction: Inception Score, class coverage and class entropy are higher-is-better; every other figure

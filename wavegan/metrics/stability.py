@@ -81,7 +81,7 @@ IS-like figures), r for its held-out reference, best = min q, and setback as abo
   losses, and a drifting critic offset is not instability (the divergence bound in the trainer decides
   when a loss has exploded).
 
-Resulting order (tests/test_stability.py, synthetic FD histories with reference 30): steady
+Resulting order (tests/metrics/test_stability.py, synthetic FD histories with reference 30): steady
 improvement (= the same run with monotonically drifting losses) > oscillating quality > improve then
 collapse > never learns (flat noise) ~ late divergence > early divergence.
 

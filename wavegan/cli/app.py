@@ -1,0 +1,49 @@
+"""What every `python -m wavegan.<command>` shares: the config folder, and turning user errors into
+one clear message instead of a traceback."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+from wavegan.errors import WaveganError
+
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+log = logging.getLogger("wavegan")
+
+
+def entry_point(
+    config_name: str = "config",
+) -> Callable[[Callable[[DictConfig], object]], Callable[[], object]]:
+    """`hydra.main` over conf/, where a WaveganError ends in one line on stderr and exit status 2."""
+
+    def decorate(task: Callable[[DictConfig], object]) -> Callable[[], object]:
+        @functools.wraps(task)
+        def guarded(cfg: DictConfig) -> object:
+            try:
+                return task(cfg)
+            except WaveganError as exc:
+                log.error("%s", exc)
+                print(f"error: {exc}", file=sys.stderr)
+                sys.exit(2)
+
+        return hydra.main(config_path=str(CONF_DIR), config_name=config_name, version_base="1.3")(guarded)
+
+    return decorate
+
+
+def compose(overrides: list[str] | None = None, config_name: str = "config") -> DictConfig:
+    """The same config a command line with these overrides gets, for tests and benchmarks."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return hydra_compose(config_name=config_name, overrides=list(overrides or []))
