@@ -83,8 +83,8 @@ def classifier_build(store, eval_cfg) -> dict:
 
 def training_time(cfg, iters: int) -> dict:
     """A default run's training seconds from timed iterations (random real batches, as train_throughput)."""
-    generator, discriminator, loss = build_for_training(cfg)
-    trainer = GANTrainer(cfg, generator, discriminator, loss, int(cfg.seed))
+    generator, discriminator, loss, penalty = build_for_training(cfg)
+    trainer = GANTrainer(cfg, generator, discriminator, loss, int(cfg.seed), penalty)
     shape = (trainer.n_critic, trainer.batch_size, *generator.output_shape[1:])
     real = tf.random.uniform(shape, -1.0, 1.0, seed=0)
     _, compile_s = timed(lambda: trainer.iteration(real)["g_loss"].numpy())
@@ -97,7 +97,7 @@ def training_time(cfg, iters: int) -> dict:
 
 def one_evaluation(cfg, store, evaluator: Evaluator, repeats: int) -> dict:
     """Generate eval.num_samples clips, invert them to waveforms, score them: median seconds of each."""
-    generator, _, _ = build_for_training(cfg)
+    generator, *_ = build_for_training(cfg)
     _, representation = load_features(store, cfg.preprocessing)
     n = int(cfg.eval.num_samples)
     generate, invert, score = [], [], []

@@ -59,8 +59,8 @@ def main(argv: list[str]) -> dict:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/train_throughput.json"))
     args, overrides = parser.parse_known_args(argv)
     cfg = compose(overrides)
-    generator, discriminator, loss = build_for_training(cfg)
-    trainer = GANTrainer(cfg, generator, discriminator, loss, int(cfg.seed))
+    generator, discriminator, loss, penalty = build_for_training(cfg)
+    trainer = GANTrainer(cfg, generator, discriminator, loss, int(cfg.seed), penalty)
     shape = (trainer.n_critic, trainer.batch_size, *generator.output_shape[1:])
     real = tf.random.uniform(shape, -1.0, 1.0, seed=0)
 

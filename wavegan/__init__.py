@@ -21,4 +21,8 @@ if "tensorflow" in sys.modules and "deeplake" not in sys.modules:
 
 import deeplake  # noqa: E402,F401  (must precede tensorflow, see above)
 
+from wavegan.runtime import install_quiet_tensorflow_import  # noqa: E402
+
+install_quiet_tensorflow_import()  # TensorFlow's start-up notices filtered out of stderr (runtime.py)
+
 __version__ = "0.1.0"

@@ -38,8 +38,8 @@ def test_every_model_trains_with_every_loss(model, loss):
     overrides += ["data.slice_len=1024"] if model == "wavegan" else []
     overrides += ["model.dim=4"] if model == "audiosynth" else []
     cfg = compose(overrides)
-    generator, discriminator, gan_loss = build_for_training(cfg)
-    trainer = GANTrainer(cfg, generator, discriminator, gan_loss, seed=0)
+    generator, discriminator, gan_loss, penalty = build_for_training(cfg)
+    trainer = GANTrainer(cfg, generator, discriminator, gan_loss, seed=0, penalty=penalty)
     real = tf.random.uniform((1, 4, *generator.output_shape[1:]), -1, 1, seed=1)
     g_before = [w.numpy().copy() for w in generator.trainable_weights]
     d_before = [w.numpy().copy() for w in discriminator.trainable_weights]
@@ -154,14 +154,14 @@ def test_resume_restores_the_optimizer_state(tmp_path):
     from wavegan.training.trainer import checkpoint_manager
 
     cfg = compose(TINY)
-    generator, discriminator, loss = build_for_training(cfg)
-    trainer = GANTrainer(cfg, generator, discriminator, loss, seed=0)
+    generator, discriminator, loss, penalty = build_for_training(cfg)
+    trainer = GANTrainer(cfg, generator, discriminator, loss, seed=0, penalty=penalty)
     real = tf.random.uniform((1, 4, 1024, 1), -1, 1, seed=1)
     for _ in range(3):
         trainer.iteration(real)
     checkpoint_manager(trainer, tmp_path).save()
-    generator2, discriminator2, loss2 = build_for_training(cfg)
-    restored = GANTrainer(cfg, generator2, discriminator2, loss2, seed=0)
+    generator2, discriminator2, loss2, penalty2 = build_for_training(cfg)
+    restored = GANTrainer(cfg, generator2, discriminator2, loss2, seed=0, penalty=penalty2)
     manager = checkpoint_manager(restored, tmp_path)
     manager.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
     assert int(restored.step.numpy()) == 3
@@ -259,8 +259,8 @@ def test_multirun_gives_one_run_per_job_with_a_common_sweep_id(tmp_path):
 def test_gpu_options_build_and_step_on_the_cpu(option):
     """Mixed precision (loss-scaled float16) and XLA are GPU options; they must at least run here."""
     cfg = compose([*TINY, option])
-    generator, discriminator, loss = build_for_training(cfg)
-    trainer = GANTrainer(cfg, generator, discriminator, loss, seed=0)
+    generator, discriminator, loss, penalty = build_for_training(cfg)
+    trainer = GANTrainer(cfg, generator, discriminator, loss, seed=0, penalty=penalty)
     metrics = {k: float(v) for k, v in trainer.iteration(tf.random.uniform((1, 4, 1024, 1), -1, 1)).items()}
     assert np.isfinite(metrics["d_loss"]) and np.isfinite(metrics["g_loss"])
     if option.startswith("trainer.mixed_precision"):

@@ -72,7 +72,7 @@ def test_a_spectrogram_model_is_read_against_the_round_trip_of_real_clips():
     from wavegan.data.pipeline import load_features
     from wavegan.data.store import open_store
     from wavegan.metrics.evaluator import Evaluator
-    from wavegan.training.monitor import reference_figures
+    from wavegan.training.evaluation import reference_figures
 
     cfg = compose([*WITH_EVAL, "model=dcgan", "data.slice_len=16384", "data.num_samples=160"])
     store = open_store(cfg.data, progress=False)

@@ -12,24 +12,38 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
+from wavegan.config.schema import register as register_schemas
 from wavegan.errors import WaveganError
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 log = logging.getLogger("wavegan")
+register_schemas()  # the typed schemas conf/ builds on (wavegan/config/schema.py)
+
+
+def log_to_files(level: int, message: str) -> None:
+    """A record for the job's log file only: the console already shows the message once."""
+    record = logging.LogRecord("wavegan", level, __file__, 0, message, None, None)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
 
 
 def entry_point(
     config_name: str = "config",
 ) -> Callable[[Callable[[DictConfig], object]], Callable[[], object]]:
-    """`hydra.main` over conf/, where a WaveganError ends in one line on stderr and exit status 2."""
+    """`hydra.main` over conf/, where a WaveganError ends in one line on stderr (and in the job's log
+    file) and exit status 2."""
 
     def decorate(task: Callable[[DictConfig], object]) -> Callable[[], object]:
         @functools.wraps(task)
         def guarded(cfg: DictConfig) -> object:
+            from wavegan.runtime import quiet_loggers
+
+            quiet_loggers()
             try:
                 return task(cfg)
             except WaveganError as exc:
-                log.error("%s", exc)
+                log_to_files(logging.ERROR, f"error: {exc}")
                 print(f"error: {exc}", file=sys.stderr)
                 sys.exit(2)
 

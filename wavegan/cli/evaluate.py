@@ -11,7 +11,7 @@ and `eval/reference/...` figures (unavailable metrics are left out; the table sa
 The reference data set is `data=...` exactly as for training. For a run id, the run's own logged
 config (its data, model and preprocessing) is used unless `data` is overridden on the command line;
 the run's `model/generator.keras` generates eval.num_samples clips from the latents the run's own
-evaluations used (wavegan.training.monitor), which the run's representation turns back into waveforms
+evaluations used (wavegan.training.evaluation), which the run's representation turns back into waveforms
 (Griffin-Lim for spectrograms). A folder's files
 are decoded as `data=audio_dir` does (mono, resampled to data.sample_rate) and cropped or padded to
 data.slice_len; every file is scored, so give it about eval.num_samples files for figures comparable
@@ -138,7 +138,7 @@ def generate_from_run(run_id: str, cfg: DictConfig, data_overridden: bool) -> Sa
     from wavegan.data.pipeline import load_features
     from wavegan.data.store import open_store
     from wavegan.models import sample_latent
-    from wavegan.training.monitor import EVAL_SEED_OFFSET, generate_waveforms
+    from wavegan.training.evaluation import EVAL_SEED_OFFSET, generate_waveforms
 
     store = open_store(data_cfg, progress=False)
     _, representation = load_features(store, run_cfg.preprocessing)
@@ -189,7 +189,7 @@ def evaluate(cfg: DictConfig, data_overridden: bool = False) -> tuple[dict[str, 
             f"the samples have {samples.waveforms.shape[-1]} samples per clip but the reference data set has "
             f"{slice_len} (data.slice_len). Fix: evaluate against the data set the generator was trained on."
         )
-    from wavegan.training.monitor import reference_figures
+    from wavegan.training.evaluation import reference_figures
 
     evaluator = Evaluator.for_store(store, cfg.eval)
     waveforms = samples.waveforms

@@ -23,7 +23,7 @@ import tensorflow as tf
 from wavegan.errors import ConfigError
 from wavegan.models.audiosynth import build_audiosynth
 from wavegan.models.dcgan import build_dcgan
-from wavegan.models.layers import PhaseShuffle, cfg_get, phase_shuffle
+from wavegan.models.layers import PhaseShuffle, phase_shuffle
 from wavegan.models.wavegan import SUPPORTED_SLICE_LENS, build_wavegan
 
 __all__ = [
@@ -45,13 +45,19 @@ MODEL_BUILDERS: dict[str, Callable[[Any, tuple[int, ...]], tuple[keras.Model, ke
 def build_models(model_cfg: Any, data_shape: tuple[int, ...]) -> tuple[keras.Model, keras.Model]:
     """Build (generator, discriminator) for `model_cfg.name` and per-example data shape `data_shape`.
 
-    Raises ConfigError for an unknown model name, a bad model value, or a data shape the model
-    cannot handle (the message names the config key, e.g. data.slice_len).
+    `model_cfg` is a `model` config (DictConfig or dict; missing keys take the schema's defaults,
+    wavegan/config/schema.py). Raises ConfigError for an unknown model, a bad value, or a data shape the
+    model cannot handle (the message names the config key, e.g. data.slice_len).
     """
-    name = cfg_get(model_cfg, "name", None)
+    from wavegan.config.checks import check_model
+    from wavegan.config.schema import typed
+
+    name = model_cfg.get("name") if model_cfg is not None else None
     if name not in MODEL_BUILDERS:
         raise ConfigError(f"model.name must be one of {', '.join(MODEL_BUILDERS)}; got {name!r}")
-    return MODEL_BUILDERS[name](model_cfg, tuple(int(s) for s in data_shape))
+    cfg = typed("model", model_cfg)
+    check_model(cfg)
+    return MODEL_BUILDERS[name](cfg, tuple(int(s) for s in data_shape))
 
 
 def sample_latent(

@@ -27,21 +27,10 @@ from typing import Any
 import keras
 
 from wavegan.errors import ConfigError
-from wavegan.models.layers import cfg_get, cfg_int
+from wavegan.models.normalization import d_feature_norm, d_layer, g_feature_norm
 
 DATA_SHAPE = (128, 128, 1)
 
-
-def _read_cfg(model_cfg: Any) -> dict[str, Any]:
-    slope = cfg_get(model_cfg, "leaky_relu_slope", 0.2)
-    if isinstance(slope, bool) or not isinstance(slope, int | float) or not 0.0 <= slope < 1.0:
-        raise ConfigError(f"model.leaky_relu_slope must be a number in [0, 1), got {slope!r}")
-    return {
-        "dim": cfg_int(model_cfg, "dim", 64, minimum=1),
-        "latent_dim": cfg_int(model_cfg, "latent_dim", 100, minimum=1),
-        "kernel_size": cfg_int(model_cfg, "kernel_size", 4, minimum=1),
-        "leaky_relu_slope": float(slope),
-    }
 
 
 def _check_shape(data_shape: tuple[int, ...]) -> None:
@@ -54,16 +43,17 @@ def _check_shape(data_shape: tuple[int, ...]) -> None:
 
 def build_audiosynth_generator(model_cfg: Any, data_shape: tuple[int, ...]) -> keras.Model:
     """z [B, latent_dim] -> spectrogram [B, 128, 128, 1] in [-1, 1]."""
-    cfg = _read_cfg(model_cfg)
+    cfg = model_cfg
     _check_shape(data_shape)
-    dim, k, slope = cfg["dim"], cfg["kernel_size"], cfg["leaky_relu_slope"]
+    dim, k, slope = cfg.dim, cfg.kernel_size, cfg.leaky_relu_slope
 
-    z = keras.Input((cfg["latent_dim"],), name="z")
+    z = keras.Input((cfg.latent_dim,), name="z")
     x = keras.layers.Dense(256, name="z_project")(z)
     x = keras.layers.LeakyReLU(negative_slope=slope, name="z_project_lrelu")(x)
     x = keras.layers.Reshape((16, 16, 1), name="z_reshape")(x)
     for i, filters in enumerate((2 * dim, dim)):
         x = keras.layers.Conv2DTranspose(filters, k, strides=2, padding="same", name=f"upconv_{i}")(x)
+        x = g_feature_norm(x, cfg.g_norm, f"upconv_{i}")
         x = keras.layers.LeakyReLU(negative_slope=slope, name=f"upconv_{i}_lrelu")(x)
     x = keras.layers.Conv2DTranspose(1, k, strides=2, padding="same", name="upconv_2")(x)
     x = keras.layers.Activation("tanh", name="tanh")(x)
@@ -72,17 +62,19 @@ def build_audiosynth_generator(model_cfg: Any, data_shape: tuple[int, ...]) -> k
 
 def build_audiosynth_discriminator(model_cfg: Any, data_shape: tuple[int, ...]) -> keras.Model:
     """spectrogram [B, 128, 128, 1] -> logits [B, 1] (linear)."""
-    cfg = _read_cfg(model_cfg)
+    cfg = model_cfg
     _check_shape(data_shape)
-    dim, k, slope = cfg["dim"], cfg["kernel_size"], cfg["leaky_relu_slope"]
+    dim, k, slope, norm = cfg.dim, cfg.kernel_size, cfg.leaky_relu_slope, cfg.d_norm
 
     inp = keras.Input(DATA_SHAPE, name="x")
     x = inp
     for i, filters in enumerate((dim, 2 * dim, 4 * dim)):
-        x = keras.layers.Conv2D(filters, k, strides=2, padding="same", name=f"downconv_{i}")(x)
+        x = d_layer(keras.layers.Conv2D(filters, k, strides=2, padding="same", name=f"downconv_{i}"), norm)(x)
+        if i > 0:
+            x = d_feature_norm(x, norm, f"downconv_{i}")
         x = keras.layers.LeakyReLU(negative_slope=slope, name=f"downconv_{i}_lrelu")(x)
     x = keras.layers.Flatten(name="flatten")(x)
-    logits = keras.layers.Dense(1, name="output")(x)
+    logits = d_layer(keras.layers.Dense(1, name="output"), norm)(x)
     return keras.Model(inp, logits, name="audiosynth_discriminator")
 
 

@@ -7,17 +7,18 @@ SpecGAN (Donahue et al. 2019; reference chrisdonahue/wavegan `specgan.py`) at 12
     D: x [128, 128, 1] -> 5 x conv (5x5, stride 2, 'same'): d, 2d, 4d, 8d, 16d, LeakyReLU(0.2), (BN on all
        but the first) -> flatten [4 * 4 * 16d] -> dense 1 (a linear logit)
 
-    Parameters at d = 64 (with biases): G 19,065,345 with BN off (19,073,281 with `batchnorm_g`, counting
+    Parameters at d = 64 (with biases): G 19,065,345 with BN off (19,073,281 with `g_norm=batch`, counting
     BN's moving statistics), D 17,427,969 -- the same as WaveGAN, since 5x5 = 25 taps.
 
 The stable-DCGAN guidelines (Radford et al. 2016) this follows: strided convolutions in D and
 fractional-strided ones in G instead of pooling; no fully connected hidden layers (the dense layers
 are only G's projection of z and D's logit); ReLU in G with a tanh output; LeakyReLU in D; batch norm
-in G (`model.batchnorm_g`, default off as in SpecGAN: see conf/model/dcgan.yaml) and, switchable, in
-D (`model.batchnorm_d`, default off: the large study of Kurach et al. 2019 found BN in D harmful, and
-it mixes the examples of a batch, which breaks the per-example gradient penalty of WGAN-GP). As in
-DCGAN, BN never touches G's output layer or
-D's input layer. SpecGAN's reference itself uses BN in neither network by default.
+in G (`model.g_norm=batch`, default off as in SpecGAN: see conf/model/dcgan.yaml) and, switchable, in
+D (`model.d_norm`: batch, layer or spectral; default none: the large study of Kurach et al. 2019 found BN
+in D harmful, and it mixes the examples of a batch, which breaks a per-example gradient penalty). As in
+DCGAN, normalisation never touches G's output layer or D's input layer (spectral normalisation, which
+rescales weights rather than features, covers every layer of D). SpecGAN's reference itself uses BN in
+neither network by default.
 
 Other square power-of-two shapes work too: side = 4 * 2^L gives L stride-2 layers, G reshaping to
 [4, 4, 2^(L-1) d] and D mirroring it with widths d, ..., 2^(L-1) d (L = 5 at 128x128 is the paper model).
@@ -32,7 +33,8 @@ from typing import Any
 import keras
 
 from wavegan.errors import ConfigError
-from wavegan.models.layers import INIT_CHOICES, UPSAMPLE_CHOICES, cfg_bool, cfg_choice, cfg_int, upconv2d
+from wavegan.models.layers import upconv2d
+from wavegan.models.normalization import d_feature_norm, d_layer, g_feature_norm
 
 LEAKY_SLOPE = 0.2
 
@@ -52,30 +54,18 @@ def _n_layers(data_shape: tuple[int, ...]) -> tuple[int, int, int]:
     )
 
 
-def _read_cfg(model_cfg: Any) -> dict[str, Any]:
-    return {
-        "dim": cfg_int(model_cfg, "dim", 64, minimum=1),
-        "latent_dim": cfg_int(model_cfg, "latent_dim", 100, minimum=1),
-        "kernel_size": cfg_int(model_cfg, "kernel_size", 5, minimum=1),
-        "upsample": cfg_choice(model_cfg, "upsample", "zeros", UPSAMPLE_CHOICES),
-        "g_init": cfg_choice(model_cfg, "g_init", "stride_aware", INIT_CHOICES),
-        "batchnorm_g": cfg_bool(model_cfg, "batchnorm_g", False),
-        "batchnorm_d": cfg_bool(model_cfg, "batchnorm_d", False),
-    }
-
 
 def build_dcgan_generator(model_cfg: Any, data_shape: tuple[int, ...]) -> keras.Model:
     """z [B, latent_dim] -> spectrogram [B, side, side, channels] in [-1, 1]."""
-    cfg = _read_cfg(model_cfg)
+    cfg = model_cfg
     n_layers, _, channels = _n_layers(data_shape)
-    dim, bn = cfg["dim"], cfg["batchnorm_g"]
+    dim = cfg.dim
 
-    z = keras.Input((cfg["latent_dim"],), name="z")
+    z = keras.Input((cfg.latent_dim,), name="z")
     width = dim * 2 ** (n_layers - 1)
     x = keras.layers.Dense(4 * 4 * width, name="z_project")(z)
     x = keras.layers.Reshape((4, 4, width), name="z_reshape")(x)
-    if bn:
-        x = keras.layers.BatchNormalization(name="z_project_bn")(x)
+    x = g_feature_norm(x, cfg.g_norm, "z_project")
     x = keras.layers.ReLU(name="z_project_relu")(x)
     for i in range(n_layers):
         last = i == n_layers - 1
@@ -83,17 +73,16 @@ def build_dcgan_generator(model_cfg: Any, data_shape: tuple[int, ...]) -> keras.
         x = upconv2d(
             x,
             filters,
-            cfg["kernel_size"],
+            cfg.kernel_size,
             2,
-            cfg["upsample"],
+            str(cfg.upsample),
             name=f"upconv_{i}",
-            init=cfg["g_init"],
+            init=str(cfg.g_init),
             gain=1.0 if last else 2.0,  # the last layer feeds tanh, the others a ReLU
         )
         if last:
             break
-        if bn:
-            x = keras.layers.BatchNormalization(name=f"upconv_{i}_bn")(x)
+        x = g_feature_norm(x, cfg.g_norm, f"upconv_{i}")
         x = keras.layers.ReLU(name=f"upconv_{i}_relu")(x)
     x = keras.layers.Activation("tanh", name="tanh")(x)
     return keras.Model(z, x, name="dcgan_generator")
@@ -101,21 +90,20 @@ def build_dcgan_generator(model_cfg: Any, data_shape: tuple[int, ...]) -> keras.
 
 def build_dcgan_discriminator(model_cfg: Any, data_shape: tuple[int, ...]) -> keras.Model:
     """spectrogram [B, side, side, channels] -> logits [B, 1] (linear)."""
-    cfg = _read_cfg(model_cfg)
+    cfg = model_cfg
     n_layers, side, channels = _n_layers(data_shape)
-    dim, bn = cfg["dim"], cfg["batchnorm_d"]
+    dim, norm = cfg.dim, cfg.d_norm
 
     inp = keras.Input((side, side, channels), name="x")
     x = inp
     for i in range(n_layers):
-        x = keras.layers.Conv2D(
-            dim * 2**i, cfg["kernel_size"], strides=2, padding="same", name=f"downconv_{i}"
-        )(x)
-        if bn and i > 0:
-            x = keras.layers.BatchNormalization(name=f"downconv_{i}_bn")(x)
+        conv = keras.layers.Conv2D(dim * 2**i, cfg.kernel_size, strides=2, padding="same", name=f"downconv_{i}")
+        x = d_layer(conv, norm)(x)
+        if i > 0:
+            x = d_feature_norm(x, norm, f"downconv_{i}")
         x = keras.layers.LeakyReLU(negative_slope=LEAKY_SLOPE, name=f"downconv_{i}_lrelu")(x)
     x = keras.layers.Flatten(name="flatten")(x)
-    logits = keras.layers.Dense(1, name="output")(x)
+    logits = d_layer(keras.layers.Dense(1, name="output"), norm)(x)
     return keras.Model(inp, logits, name="dcgan_discriminator")
 
 

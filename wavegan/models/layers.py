@@ -1,4 +1,4 @@
-"""Building blocks shared by the models: phase shuffle, up-sampling convolutions, config readers.
+"""Building blocks shared by the models: phase shuffle and up-sampling convolutions.
 
 Phase shuffle (WaveGAN, Donahue et al. 2019, section 3.3) shifts each discriminator feature map in
 time by a random integer in [-n, n] and fills the vacated edge by reflection, so D cannot key on the
@@ -12,48 +12,10 @@ in expectation both apply the same augmentation.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import keras
 import tensorflow as tf
-
-from wavegan.errors import ConfigError
-
-# ---------------------------------------------------------------------------------------------------
-# Config readers. Models take an omegaconf DictConfig (or a plain dict in tests); a missing key falls
-# back to the documented default so older configs keep working, a wrong value raises ConfigError
-# naming the full key, because the entry points turn ConfigError into a one-line message for the user.
-# ---------------------------------------------------------------------------------------------------
-
-
-def cfg_get(cfg: Mapping[str, Any] | Any, key: str, default: Any) -> Any:
-    """Read `key` from a DictConfig or dict, `default` when absent or null."""
-    value = cfg.get(key, default) if cfg is not None else default
-    return default if value is None else value
-
-
-def cfg_int(cfg: Any, key: str, default: int, *, minimum: int, prefix: str = "model") -> int:
-    """An integer config value >= minimum (bools are rejected: `true` is not a width)."""
-    value = cfg_get(cfg, key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{prefix}.{key} must be an integer >= {minimum}, got {value!r}")
-    return value
-
-
-def cfg_bool(cfg: Any, key: str, default: bool, *, prefix: str = "model") -> bool:
-    value = cfg_get(cfg, key, default)
-    if not isinstance(value, bool):
-        raise ConfigError(f"{prefix}.{key} must be true or false, got {value!r}")
-    return value
-
-
-def cfg_choice(cfg: Any, key: str, default: str, choices: tuple[str, ...], *, prefix: str = "model") -> str:
-    value = cfg_get(cfg, key, default)
-    if value not in choices:
-        raise ConfigError(f"{prefix}.{key} must be one of {', '.join(choices)}; got {value!r}")
-    return value
-
 
 # ---------------------------------------------------------------------------------------------------
 # Phase shuffle
@@ -116,10 +78,6 @@ class PhaseShuffle(keras.layers.Layer):
 # ---------------------------------------------------------------------------------------------------
 # Up-sampling convolutions (the reference's `upsample` option)
 # ---------------------------------------------------------------------------------------------------
-
-UPSAMPLE_CHOICES = ("zeros", "nn")
-INIT_CHOICES = ("glorot", "stride_aware")
-
 
 def upconv_initializer(
     init: str, stride: int, dims: int, gain: float

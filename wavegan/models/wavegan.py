@@ -30,10 +30,10 @@ Smaller slices (this project's addition, for quick CPU studies): slice_len = 16 
 d, 2d, ..., 2^(L-1) d (so its flatten is [16, 2^(L-1) d]), phase shuffle after every conv but the last.
 At L = 5 this rule gives exactly the paper model. Any other slice_len is a ConfigError.
 
-`model.batchnorm` switches batch norm in both networks, as the reference's single flag does (G: after
-the dense projection and every up-conv but the last; D: after every conv but the first). It is off by
-default; note that BN in D mixes the examples of a batch, which breaks the per-example gradient
-penalty of WGAN-GP.
+Normalisation: `model.g_norm` (batch norm after the dense projection and every up-conv but the last) and
+`model.d_norm` (batch or layer norm after every conv but the first, or spectral normalisation of every
+layer), models/normalization.py. The reference's single `batchnorm` flag is g_norm=batch d_norm=batch; both
+are off by default, as in the paper.
 """
 
 from __future__ import annotations
@@ -44,15 +44,8 @@ from typing import Any
 import keras
 
 from wavegan.errors import ConfigError
-from wavegan.models.layers import (
-    INIT_CHOICES,
-    UPSAMPLE_CHOICES,
-    PhaseShuffle,
-    cfg_bool,
-    cfg_choice,
-    cfg_int,
-    upconv1d,
-)
+from wavegan.models.layers import PhaseShuffle, upconv1d
+from wavegan.models.normalization import d_feature_norm, d_layer, g_feature_norm
 
 LEAKY_SLOPE = 0.2  # the reference's lrelu(alpha=0.2)
 SMALL_SLICE_LENS = (64, 256, 1024, 4096)
@@ -88,31 +81,18 @@ def _layout(slice_len: int) -> tuple[list[int], list[int], list[int], int]:
     return g_muls, strides, d_muls, n_layers - 1
 
 
-def _read_cfg(model_cfg: Any) -> dict[str, Any]:
-    return {
-        "dim": cfg_int(model_cfg, "dim", 64, minimum=1),
-        "latent_dim": cfg_int(model_cfg, "latent_dim", 100, minimum=1),
-        "kernel_len": cfg_int(model_cfg, "kernel_len", 25, minimum=1),
-        "upsample": cfg_choice(model_cfg, "upsample", "zeros", UPSAMPLE_CHOICES),
-        "g_init": cfg_choice(model_cfg, "g_init", "stride_aware", INIT_CHOICES),
-        "batchnorm": cfg_bool(model_cfg, "batchnorm", False),
-        "phase_shuffle": cfg_int(model_cfg, "phase_shuffle", 2, minimum=0),
-        "post_proc_filt_len": cfg_int(model_cfg, "post_proc_filt_len", 0, minimum=0),
-    }
-
 
 def build_wavegan_generator(model_cfg: Any, data_shape: tuple[int, ...]) -> keras.Model:
     """z [B, latent_dim] -> waveform [B, slice_len, channels]."""
-    cfg = _read_cfg(model_cfg)
+    cfg = model_cfg
     slice_len, channels = _check_shape(data_shape)
     g_muls, strides, _, _ = _layout(slice_len)
-    dim, bn = cfg["dim"], cfg["batchnorm"]
+    dim = cfg.dim
 
-    z = keras.Input((cfg["latent_dim"],), name="z")
+    z = keras.Input((cfg.latent_dim,), name="z")
     x = keras.layers.Dense(16 * dim * g_muls[0], name="z_project")(z)
     x = keras.layers.Reshape((16, dim * g_muls[0]), name="z_reshape")(x)
-    if bn:
-        x = keras.layers.BatchNormalization(name="z_project_bn")(x)
+    x = g_feature_norm(x, cfg.g_norm, "z_project")
     x = keras.layers.ReLU(name="z_project_relu")(x)
     n_up = len(strides)
     for i, (mul, stride) in enumerate(zip(g_muls[1:], strides, strict=True)):
@@ -121,33 +101,32 @@ def build_wavegan_generator(model_cfg: Any, data_shape: tuple[int, ...]) -> kera
         x = upconv1d(
             x,
             filters,
-            cfg["kernel_len"],
+            cfg.kernel_len,
             stride,
-            cfg["upsample"],
+            str(cfg.upsample),
             name=f"upconv_{i}",
-            init=cfg["g_init"],
+            init=str(cfg.g_init),
             gain=1.0 if last else 2.0,  # the last layer feeds tanh, the others a ReLU
         )
         if last:
             break
-        if bn:
-            x = keras.layers.BatchNormalization(name=f"upconv_{i}_bn")(x)
+        x = g_feature_norm(x, cfg.g_norm, f"upconv_{i}")
         x = keras.layers.ReLU(name=f"upconv_{i}_relu")(x)
     x = keras.layers.Activation("tanh", name="tanh")(x)
-    if cfg["post_proc_filt_len"] > 0:
+    if cfg.post_proc_filt_len > 0:
         # One learned FIR filter per output channel, as the reference's `pp_filt` (1 filter, no bias).
         x = keras.layers.Conv1D(
-            channels, cfg["post_proc_filt_len"], padding="same", use_bias=False, name="pp_filt"
+            channels, cfg.post_proc_filt_len, padding="same", use_bias=False, name="pp_filt"
         )(x)
     return keras.Model(z, x, name="wavegan_generator")
 
 
 def build_wavegan_discriminator(model_cfg: Any, data_shape: tuple[int, ...]) -> keras.Model:
     """waveform [B, slice_len, channels] -> logits [B, 1] (linear)."""
-    cfg = _read_cfg(model_cfg)
+    cfg = model_cfg
     slice_len, channels = _check_shape(data_shape)
     _, strides, d_muls, n_shuffle = _layout(slice_len)
-    dim, bn = cfg["dim"], cfg["batchnorm"]
+    dim, norm = cfg.dim, cfg.d_norm
 
     # D down-samples with G's strides in G's order: the reference's downconv_0..4 have stride 4 and only
     # the last (downconv_5 of the v2 layouts) has stride 2 at 32768, so D's first layers stay wide.
@@ -156,25 +135,26 @@ def build_wavegan_discriminator(model_cfg: Any, data_shape: tuple[int, ...]) -> 
         # Reflect padding needs the shift to stay inside the feature map; the shortest shuffled one is
         # the output of the last shuffled conv (64 samples at slice_len 256, 64 at the paper's 16384).
         shortest = slice_len // math.prod(d_strides[:n_shuffle])
-        if cfg["phase_shuffle"] >= shortest:
+        if cfg.phase_shuffle >= shortest:
             raise ConfigError(
-                f"model.phase_shuffle={cfg['phase_shuffle']} is too large for data.slice_len={slice_len}: "
+                f"model.phase_shuffle={cfg.phase_shuffle} is too large for data.slice_len={slice_len}: "
                 f"it must be below {shortest}, the shortest phase-shuffled feature map (the paper uses 2)"
             )
 
     inp = keras.Input((slice_len, channels), name="x")
     x = inp
     for i, (mul, stride) in enumerate(zip(d_muls, d_strides, strict=True)):
-        x = keras.layers.Conv1D(
-            dim * mul, cfg["kernel_len"], strides=stride, padding="same", name=f"downconv_{i}"
-        )(x)
-        if bn and i > 0:  # the reference never normalises D's input layer (nor does DCGAN)
-            x = keras.layers.BatchNormalization(name=f"downconv_{i}_bn")(x)
+        conv = keras.layers.Conv1D(
+            dim * mul, cfg.kernel_len, strides=stride, padding="same", name=f"downconv_{i}"
+        )
+        x = d_layer(conv, norm)(x)
+        if i > 0:  # the reference never normalises D's input layer (nor does DCGAN)
+            x = d_feature_norm(x, norm, f"downconv_{i}")
         x = keras.layers.LeakyReLU(negative_slope=LEAKY_SLOPE, name=f"downconv_{i}_lrelu")(x)
-        if i < n_shuffle and cfg["phase_shuffle"] > 0:
-            x = PhaseShuffle(cfg["phase_shuffle"], name=f"phase_shuffle_{i}")(x)
+        if i < n_shuffle and cfg.phase_shuffle > 0:
+            x = PhaseShuffle(cfg.phase_shuffle, name=f"phase_shuffle_{i}")(x)
     x = keras.layers.Flatten(name="flatten")(x)
-    logits = keras.layers.Dense(1, name="output")(x)
+    logits = d_layer(keras.layers.Dense(1, name="output"), norm)(x)
     return keras.Model(inp, logits, name="wavegan_discriminator")
 
 

@@ -1,11 +1,17 @@
-"""Optimizers for G and D from the `optimizer` config group (conf/optimizer/*.yaml)."""
+"""Optimizers for G and D from the `optimizer` config group (conf/optimizer/*.yaml).
+
+The Keras optimizer is `optimizer.keras`, instantiated through its `_target_` with `learning_rate` set per
+network (TTUR: `optimizer.g_lr` / `optimizer.d_lr`); only Keras optimizers may be named there.
+"""
 
 from __future__ import annotations
 
 import keras
 from omegaconf import DictConfig
 
-from wavegan.errors import ConfigError
+from wavegan.config.targets import instantiate_allowed
+
+ALLOWED = ("keras.optimizers.",)
 
 
 def learning_rates(cfg: DictConfig) -> tuple[float, float]:
@@ -16,17 +22,7 @@ def learning_rates(cfg: DictConfig) -> tuple[float, float]:
 
 
 def build_optimizer(cfg: DictConfig, lr: float) -> keras.optimizers.Optimizer:
-    if cfg.name == "adam":
-        return keras.optimizers.Adam(
-            learning_rate=lr, beta_1=float(cfg.beta1), beta_2=float(cfg.beta2), epsilon=float(cfg.epsilon)
-        )
-    if cfg.name == "rmsprop":
-        return keras.optimizers.RMSprop(
-            learning_rate=lr, rho=float(cfg.rho), momentum=float(cfg.momentum), epsilon=float(cfg.epsilon)
-        )
-    raise ConfigError(
-        f"optimizer.name={cfg.name} is not supported. Fix: optimizer=adam or optimizer=rmsprop."
-    )
+    return instantiate_allowed(cfg.keras, "optimizer.keras", ALLOWED, learning_rate=lr)
 
 
 def build_optimizers(cfg: DictConfig, mixed_precision: bool = False):

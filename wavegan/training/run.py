@@ -94,11 +94,12 @@ def sweep_tags() -> dict[str, str]:
 
 
 def build_for_training(cfg: DictConfig):
-    """Check the config and build (generator, discriminator, loss): everything that can fail because of
-    the config, before any data is built or any step trained."""
+    """Check the config and build (generator, discriminator, loss, penalty): everything that can fail
+    because of the config, before any data is built or any step trained."""
     from wavegan.models import build_models
     from wavegan.representations import build_representation
     from wavegan.training.losses import build_loss
+    from wavegan.training.penalties import Penalty
     from wavegan.training.trainer import configure_tensorflow
 
     validate_training_config(cfg)
@@ -107,7 +108,7 @@ def build_for_training(cfg: DictConfig):
         cfg.preprocessing, int(cfg.data.slice_len), int(cfg.data.sample_rate)
     ).feature_shape()
     generator, discriminator = build_models(cfg.model, tuple(shape))
-    return generator, discriminator, build_loss(cfg.loss)
+    return generator, discriminator, build_loss(cfg.loss), Penalty.from_config(cfg.penalty)
 
 
 def train(
@@ -123,16 +124,27 @@ def train(
     """
     from wavegan.data.pipeline import load_features, make_dataset
     from wavegan.data.store import open_store
-    from wavegan.training.monitor import Previewer, QualityMonitor
+    from wavegan.training.evaluation import QualityMonitor
+    from wavegan.training.previews import Previewer
     from wavegan.training.trainer import Diverged, GANTrainer, StopRun, checkpoint_manager
 
-    generator, discriminator, loss = build_for_training(cfg)
+    generator, discriminator, loss, penalty = build_for_training(cfg)
     store = open_store(cfg.data, progress=bool(cfg.trainer.progress))
     features, representation = load_features(store, cfg.preprocessing)
     seed, max_steps = int(cfg.seed), int(cfg.trainer.max_steps)
     quality = QualityMonitor(cfg, store, generator, representation) if cfg.eval.enabled else None
 
-    trainer = GANTrainer(cfg, generator, discriminator, loss, seed)
+    trainer = GANTrainer(cfg, generator, discriminator, loss, seed, penalty)
+    # The EMA generator (trainer.g_ema > 0) is previewed and evaluated beside G: eval_ema/..., previews_ema/.
+    quality_ema = previewer_ema = None
+    if trainer.g_ema is not None:
+        if quality:
+            quality_ema = QualityMonitor(
+                cfg, store, trainer.g_ema, representation, "eval_ema/", quality.evaluator
+            )
+        previewer_ema = Previewer(
+            cfg, trainer.g_ema, representation, int(cfg.data.sample_rate), image_key="previews_ema"
+        )
     ckpt_dir = Path(str(cfg.trainer.checkpoint_dir)).expanduser().resolve() / run_identity(cfg)
     run_id = _resume_point(cfg, ckpt_dir)
     manager = checkpoint_manager(trainer, ckpt_dir)
@@ -162,11 +174,16 @@ def train(
         if on_metrics is not None:
             on_metrics(step, metrics)
 
+    def evaluate() -> dict[str, float]:
+        return quality.score() | (quality_ema.score() if quality_ema else {})
+
     def on_step(step: int) -> None:
         if step % int(cfg.trainer.preview_every) == 0:
             previewer.log(f"previews/step_{step:06d}", step, f"step {step}")
+            if previewer_ema:
+                previewer_ema.log(f"previews_ema/step_{step:06d}", step, f"EMA generator, step {step}")
         if quality and int(cfg.eval.every) and step % int(cfg.eval.every) == 0 and step < max_steps:
-            record(step, quality.score())
+            record(step, evaluate())
         if step % int(cfg.trainer.checkpoint_every) == 0:
             manager.save(checkpoint_number=step)
 
@@ -208,7 +225,7 @@ def train(
                 progress=bool(cfg.trainer.progress),
             )
             if quality:
-                record(fit.steps, quality.score())
+                record(fit.steps, evaluate())
         except Diverged as exc:
             mlflow.set_tags({"diverged_step": str(exc.step), "diverged_reason": exc.reason})
             log.warning("%s", exc)
@@ -230,10 +247,15 @@ def train(
             raise
         manager.save(checkpoint_number=fit.steps)
         previewer.log("samples/final", None, f"final samples, step {fit.steps}")
+        if previewer_ema:
+            previewer_ema.log("samples/final_ema", None, f"final samples of the EMA generator, step {fit.steps}")
         if cfg.tracking.log_model:
             with tempfile.TemporaryDirectory() as tmp:
                 generator.save(Path(tmp) / "generator.keras")
                 mlflow.log_artifact(str(Path(tmp) / "generator.keras"), "model")
+                if trainer.g_ema is not None:
+                    trainer.g_ema.save(Path(tmp) / "generator_ema.keras")
+                    mlflow.log_artifact(str(Path(tmp) / "generator_ema.keras"), "model")
         return finish("completed", fit.steps)
 
 
@@ -260,16 +282,26 @@ def _start_run(cfg: DictConfig, run_id: str | None, parent_run_id: str | None):
         return mlflow.start_run(run_id=run_id)
     return mlflow.start_run(
         experiment_id=tracking.experiment_id(str(cfg.tracking.experiment)),
-        run_name=cfg.tracking.run_name or f"{cfg.model.name}-{cfg.loss.name}-seed{cfg.seed}",
+        run_name=cfg.tracking.run_name or default_run_name(cfg),
         parent_run_id=parent_run_id,
         nested=parent_run_id is not None,
     )
+
+
+def default_run_name(cfg: DictConfig) -> str:
+    """<model>-<loss>[+<penalty>][-<d_norm>]-seed<seed>, e.g. wavegan-wasserstein+wgan_gp-seed0."""
+    penalty = "" if cfg.penalty.name == "none" else f"+{cfg.penalty.name}"
+    norm = "" if str(cfg.model.d_norm) == "none" else f"-{cfg.model.d_norm}"
+    return f"{cfg.model.name}-{cfg.loss.name}{penalty}{norm}-seed{cfg.seed}"
 
 
 def _run_tags(cfg: DictConfig, store, extra_tags: dict[str, str] | None) -> dict[str, str]:
     tags = {
         "model": cfg.model.name,
         "loss": cfg.loss.name,
+        "penalty": str(cfg.penalty.name),
+        "d_norm": str(cfg.model.d_norm),
+        "g_norm": str(cfg.model.g_norm),
         "seed": str(cfg.seed),
         "outcome": "running",
         "preprocessing": cfg.preprocessing.name,

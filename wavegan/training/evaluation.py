@@ -1,57 +1,18 @@
-"""What a training run looks at along the way: preview samples (images, audio) and sample-quality
-evaluation, both from fixed latent batches so that successive steps are comparable."""
+"""Sample-quality evaluation along a run: `eval/...` (or `eval_ema/...` for the EMA generator) against
+held-out real data, from a fixed latent batch so successive evaluations compare."""
 
 from __future__ import annotations
 
-import io
 import logging
 
-import mlflow
 import numpy as np
 from omegaconf import DictConfig
 
-from wavegan import tracking
+from wavegan.training.previews import generate_waveforms
 
 log = logging.getLogger(__name__)
 # Evaluation latents come from their own seed stream so they never coincide with the previews'.
 EVAL_SEED_OFFSET = 1_000_003
-
-
-def generate_waveforms(generator, representation, z, batch_size: int = 64) -> np.ndarray:
-    """Waveforms [N, slice_len] from latents, through the representation's inverse (e.g. Griffin-Lim)."""
-    features = [
-        generator(z[i : i + batch_size], training=False).numpy().astype(np.float32)
-        for i in range(0, int(z.shape[0]), batch_size)
-    ]
-    return representation.inverse(np.concatenate(features))
-
-
-def _as_image(figure):
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=80)
-    buffer.seek(0)
-    return Image.open(buffer).convert("RGB")
-
-
-class Previewer:
-    """A few examples from one fixed latent batch: an image per step (a slider in the UI), WAVs, a page."""
-
-    def __init__(self, cfg: DictConfig, generator, representation, sample_rate: int) -> None:
-        from wavegan.models import sample_latent
-
-        self.generator, self.representation, self.sample_rate = generator, representation, sample_rate
-        self.z = sample_latent(int(cfg.trainer.num_previews), int(cfg.model.latent_dim), seed=int(cfg.seed))
-
-    def log(self, artifact_dir: str, step: int | None, title: str) -> None:
-        from wavegan.plots import spectrogram_grid
-
-        audio = generate_waveforms(self.generator, self.representation, self.z)
-        figure = spectrogram_grid(audio, self.sample_rate, [f"z{i}" for i in range(len(audio))])
-        if step is not None:
-            mlflow.log_image(_as_image(figure), key="previews", step=step)
-        tracking.log_audio_set(audio, self.sample_rate, artifact_dir, figure, title)
 
 
 def reference_figures(evaluator, store, representation=None) -> dict[str, float]:
@@ -78,17 +39,22 @@ class QualityMonitor:
     `eval/reference_raw/...` where the two differ (any representation other than the waveform).
     """
 
-    def __init__(self, cfg: DictConfig, store, generator, representation) -> None:
+    def __init__(
+        self, cfg: DictConfig, store, generator, representation, prefix: str = "eval/", evaluator=None
+    ) -> None:
+        """`prefix` names the figures (`eval_ema/` for the EMA generator); `evaluator` shares one already
+        built for the store (its classifier and real-data features) instead of loading them again."""
         from wavegan.metrics.evaluator import Evaluator
         from wavegan.models import sample_latent
 
-        self.evaluator = Evaluator.for_store(store, cfg.eval)
+        self.evaluator = evaluator or Evaluator.for_store(store, cfg.eval)
         self.store, self.generator, self.representation = store, generator, representation
+        self.prefix = prefix
         self.z = sample_latent(
             self.evaluator.num_scored, int(cfg.model.latent_dim), seed=int(cfg.seed) + EVAL_SEED_OFFSET
         )
         self._previous: np.ndarray | None = None  # spectral vectors of the previous evaluation
-        if self.evaluator.unavailable:
+        if self.evaluator.unavailable and evaluator is None:
             log.warning("metrics unavailable for this data set: %s", ", ".join(self.evaluator.unavailable))
 
     def reference(self) -> dict[str, float]:
@@ -99,12 +65,12 @@ class QualityMonitor:
         if not np.all(np.isfinite(waveforms)):
             return {}  # the divergence check reports this; metrics of NaN audio mean nothing
         features = self.evaluator.features(waveforms)
-        figures = self.evaluator.score_features(features, "eval/")
+        figures = self.evaluator.score_features(features, self.prefix)
         # How much G's output for the same latents moved since the last evaluation: the distance between
         # each clip's normalised log-mel vectors then and now (an RMS difference per feature, the scale of
         # eval/nn_to_generated), averaged. 0: a frozen generator; a healthy run's change shrinks late.
         if self._previous is not None:
             change = np.linalg.norm(features.spectral - self._previous, axis=1)
-            figures["eval/output_change"] = float(np.mean(change))
+            figures[f"{self.prefix}output_change"] = float(np.mean(change))
         self._previous = features.spectral
         return figures
