@@ -1,7 +1,5 @@
 """Model shapes, ranges, parameter counts and phase shuffle."""
 
-from pathlib import Path
-
 import keras
 import numpy as np
 import pytest
@@ -11,9 +9,6 @@ from omegaconf import OmegaConf
 from wavegan.cli.app import compose
 from wavegan.errors import ConfigError
 from wavegan.models import PhaseShuffle, build_models, phase_shuffle, sample_latent
-
-CONF = Path(__file__).resolve().parents[1] / "conf" / "model"
-
 
 def model_cfg(name: str, **overrides: object) -> OmegaConf:
     """The shipped config for `name`, with overrides (so the tests also exercise the yaml files)."""
@@ -102,8 +97,8 @@ def test_wavegan_post_processing_filter_adds_512_weights() -> None:
     assert g1(sample_latent(2, 100, seed=1)).shape == (2, 1024, 1)
 
 
-def test_wavegan_batchnorm_builds() -> None:
-    g, d = build_models(model_cfg("wavegan", dim=4, batchnorm=True), (1024, 1))
+def test_wavegan_batch_norm_in_both_networks_builds() -> None:
+    g, d = build_models(model_cfg("wavegan", dim=4, g_norm="batch", d_norm="batch"), (1024, 1))
     check_pair(g, d, (1024, 1))
     assert any(isinstance(layer, keras.layers.BatchNormalization) for layer in d.layers)
 
@@ -127,7 +122,7 @@ def test_bad_model_values() -> None:
     with pytest.raises(ConfigError, match=r"model\.name"):
         build_models({"name": "nope"}, (1024, 1))
     with pytest.raises(ConfigError, match=r"model\.upsample"):
-        build_models(model_cfg("wavegan", upsample="linear"), (1024, 1))
+        build_models({"name": "wavegan", "upsample": "linear"}, (1024, 1))
     with pytest.raises(ConfigError, match=r"model\.dim"):
         build_models(model_cfg("wavegan", dim=0), (1024, 1))
     with pytest.raises(ConfigError, match=r"model\.phase_shuffle"):
@@ -143,12 +138,12 @@ def test_dcgan_shapes_and_range() -> None:
     # BN in neither network by default, as SpecGAN (conf/model/dcgan.yaml says why for G)
     assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in g.layers)
     assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in d.layers)
-    g_bn, _ = build_models(model_cfg("dcgan", dim=4, batchnorm_g=True), (128, 128, 1))
+    g_bn, _ = build_models(model_cfg("dcgan", dim=4, g_norm="batch"), (128, 128, 1))
     assert any(isinstance(layer, keras.layers.BatchNormalization) for layer in g_bn.layers)
 
 
 def test_dcgan_other_sizes_and_options() -> None:
-    g, d = build_models(model_cfg("dcgan", dim=4, upsample="nn", batchnorm_d=True), (32, 32, 1))
+    g, d = build_models(model_cfg("dcgan", dim=4, upsample="nn", d_norm="batch"), (32, 32, 1))
     check_pair(g, d, (32, 32, 1))
     # 32 = 4 * 2^3: three stride-2 layers each.
     assert len([layer for layer in d.layers if isinstance(layer, keras.layers.Conv2D)]) == 3
@@ -156,7 +151,7 @@ def test_dcgan_other_sizes_and_options() -> None:
 
 def test_specgan_paper_parameter_counts() -> None:
     # 5x5 kernels have WaveGAN's 25 taps, so SpecGAN without BN has exactly WaveGAN's counts.
-    g, d = build_models(model_cfg("dcgan", dim=64, batchnorm_g=False), (128, 128, 1))
+    g, d = build_models(model_cfg("dcgan", dim=64, g_norm="none"), (128, 128, 1))
     assert g.count_params() == 19_065_345
     assert d.count_params() == 17_427_969
 

@@ -142,6 +142,8 @@ def build_loss(loss_cfg: Any) -> GANLoss:
     if name not in LOSSES:
         raise ConfigError(f"loss.name must be one of {', '.join(LOSSES)}; got {name!r}")
     smoothing = float(loss_cfg.get("label_smoothing") or 0.0)
+    if not 0.0 <= smoothing < 1.0:
+        raise ConfigError(f"loss.label_smoothing={smoothing} must be in [0, 1). Fix: e.g. loss.label_smoothing=0.1.")
     if name == BCELoss.name:
         return BCELoss(label_smoothing=smoothing)
     if smoothing != 0.0:
