@@ -18,10 +18,13 @@ build_report(study, folder) writes to the study's results folder (sweeps/results
     optimization_history.png, parallel_coordinate.png, slice.png, param_importances.png
                                Optuna's matplotlib plots; the quality plots carry the real-data
                                reference line                                                   (plots.py)
+    optimization_history.html, parallel_coordinate.html, slice.html, param_importances.html
+                               the same as Optuna's Plotly figures, self-contained pages that are
+                               interactive in the MLflow UI                                (html_pages.py)
     objective_by_<key>.png     box + strip plot of the per-seed objective per setting, the median's
                                interval, and the real-data reference (the reachable ceiling)
     divergence_by_<key>.png    divergence rate per setting with its Wilson interval
-(a multi-objective study also gets pareto_front.png). log_report logs these files to the study's
+(a multi-objective study also gets pareto_front.png/.html). log_report logs these files to the study's
 MLflow parent run (parent_run_for) under report/. Too few trials for a plot or for importances
 (importances.py) is a line in the summary, not an error.
 
@@ -45,6 +48,7 @@ import optuna
 
 from wavegan.secret_masking import mask_url
 from wavegan.study.report.comparisons import comparisons_table
+from wavegan.study.report.html_pages import plotly_pages
 from wavegan.study.report.plots import optuna_plots, setting_plots
 from wavegan.study.report.summary import summary_text
 from wavegan.study.report.tables import (
@@ -94,6 +98,7 @@ def build_report(study: optuna.Study, out_dir: Path | str) -> Report:
     drawn: dict[str, dict[str, Any]] = {}
     with contextlib.redirect_stderr(io.StringIO()):
         optuna_plots(study, out, files, notes, references, drawn)
+        drawn |= plotly_pages(study, out, files, notes, references)
         drawn |= setting_plots(runs, quality, study, out, files)
     text, metrics = summary_text(study, trials, runs, settings, quality, notes, comparisons)
     (out / "summary.md").write_text(text)

@@ -2,7 +2,8 @@
 each seed run (box + strip, the median's bootstrap interval) and the divergence rate (Wilson interval).
 
 Quality axes carry the real-data reference, the reachable ceiling: a dashed line where every run has the
-same one, else a band over their range (or, per setting, a line over each box)."""
+same one, else a band over their range (or, per setting, a line over each box). Optuna's Plotly versions
+of its plots, for the MLflow UI, are written by html_pages.py from the same list (optuna_figures)."""
 
 from __future__ import annotations
 
