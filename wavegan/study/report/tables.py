@@ -141,10 +141,8 @@ def _setting_column(runs: pd.DataFrame, key: str, dist) -> tuple[pd.Series, pd.S
     codes = pd.Series(
         pd.qcut(np.log10(numeric) if log else numeric, q=3, duplicates="drop").cat.codes, index=runs.index
     )
-    labels = {}
-    for code in sorted(codes.unique()):
-        members = numeric[codes == code]
-        labels[code] = f"{members.min():.3g}..{members.max():.3g}"
+    ranges = numeric.groupby(codes).agg(["min", "max"])
+    labels = {code: f"{low:.3g}..{high:.3g}" for code, (low, high) in ranges.iterrows()}
     return codes.map(labels), codes
 
 
