@@ -1,5 +1,7 @@
 """`wavegan.study.report` on synthetic studies (no training): tables, plots, summary, the command line."""
 
+from html.parser import HTMLParser
+
 import numpy as np
 import optuna
 import pandas as pd
@@ -8,7 +10,9 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState
 
 from wavegan.cli.report import main
-from wavegan.study.report import build_report
+from wavegan.secret_masking import mask_url
+from wavegan.study.report import build_report, log_report, parent_run_for
+from wavegan.study.spec import fingerprint
 
 QUALITY = "median of train/wasserstein"
 DISTS = {
@@ -85,6 +89,9 @@ def test_report_tables_plots_and_summary(tmp_path):
         "optimization_history.png",
         "parallel_coordinate.png",
         "slice.png",
+        "optimization_history.html",
+        "parallel_coordinate.html",
+        "slice.html",
         "objective_by_loss.png",
         "objective_by_model.png",
         "objective_by_loss_model.png",
@@ -126,6 +133,7 @@ def test_report_tables_plots_and_summary(tmp_path):
     # 12 trials over 3 parameters: no importances (needs 30), and no "best trial" ranking.
     assert "not reported: 9 complete trial(s) is too few for importances" in text
     assert "param_importances.png" not in names and "Best trial" not in text
+    assert "param_importances.html" not in names
     # loss: 6/18 vs 0/18 diverged; Wilson [16%, 56%] and [0%, 18%] overlap: not ranked for stability.
     assert "6/18 at loss=bce vs 0/18 at loss=wgan_gp (not distinguishable)" in text
     assert "Most important for stability" not in text and "nothing is ranked for stability" in text
@@ -176,7 +184,7 @@ def test_failed_and_multi_objective_studies_report(tmp_path):
         optuna.trial.create_trial(state=TrialState.FAIL, user_attrs={"outcome": "failed", "error": "boom"})
     )
     report = build_report(study, tmp_path)
-    assert "pareto_front.png" in {p.name for p in report.files}
+    assert {"pareto_front.png", "pareto_front.html"} <= {p.name for p in report.files}
     assert "1 failed" in report.text and "Pareto front" in report.text
 
 
@@ -242,6 +250,11 @@ def test_reference_line_is_drawn_and_tabled(tmp_path):
     assert drawn["reference"] == 27.0 and drawn["references"] == [27.0, 27.0]
     assert drawn["log_scale"]  # 27 against ~1000: a log axis shows both
     assert report.plots["optimization_history.png"]["reference"] == 27.0
+    assert report.plots["optimization_history.html"]["reference"] == 27.0
+    assert (
+        "real-data reference 27 (held-out real clips: the ceiling)"
+        in (tmp_path / "optimization_history.html").read_text()
+    )
     assert "Reference 27 for every setting" in report.text
     assert "Caution: with 3 seed run(s) a bootstrap interval of a median is at most [min, max]" in report.text
     assert "Setting medians are 40.7x-44.4x their reference: far from the ceiling" in report.text
@@ -259,6 +272,8 @@ def test_different_ceilings_are_shown_per_setting(tmp_path):
     add(study, {"loss": "wgan_gp"}, [100.0, 120.0], quality=FD, reference=60.0)
     report = build_report(study, tmp_path)
     assert report.plots["objective_by_loss.png"]["references"] == [20.0, 60.0]
+    band = report.plots["optimization_history.html"]  # a band over the ceilings, on the Plotly page too
+    assert (band["reference_low"], band["reference_high"]) == (20.0, 60.0)
     assert (
         "Ceilings differ by setting, so compare each setting against its own: loss=bce 20; loss=wgan_gp 60"
         in (report.text)
@@ -290,8 +305,53 @@ def test_importances_are_reported_only_with_enough_trials(tmp_path):
         add(study, {"optimizer.lr": lr}, [1000 * lr + 1, 1000 * lr + 2], quality=FD)
     report = build_report(study, tmp_path)
     assert "fANOVA importance: optimizer.lr 1.00" in report.text
-    assert "param_importances.png" in {p.name for p in report.files}
+    assert {"param_importances.png", "param_importances.html"} <= {p.name for p in report.files}
     study = optuna.create_study(study_name="fewer")
     for _ in range(19):
         add(study, {"optimizer.lr": float(10 ** rng.uniform(-5, -2))}, [1.0, 2.0], quality=FD)
     assert "not reported: 19 complete trial(s) is too few" in build_report(study, tmp_path / "few").text
+
+
+class ExternalReferences(HTMLParser):
+    """Every src/href of a page's tags that is not a data: URI (script bodies are not parsed as tags)."""
+
+    def __init__(self):
+        super().__init__()
+        self.found: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.found += [
+            f"<{tag} {k}={v}>" for k, v in attrs if k in ("src", "href") and v and not v.startswith("data:")
+        ]
+
+
+def test_plotly_pages_are_self_contained_and_logged_to_the_parent_run(tmp_path):
+    """MLflow shows an HTML artifact in an iframe built from its text: a page that loads plotly.js from a
+    CDN or a relative path shows nothing there. Each page inlines plotly.js and is logged with the rest."""
+    from mlflow.tracking import MlflowClient
+
+    from wavegan import tracking
+
+    study = loss_grid_study()
+    assert parent_run_for(study) == (None, None)  # no parent run recorded: nothing to log to
+    uri = tracking.configure()
+    client = MlflowClient()
+    experiment = client.create_experiment("report-test", artifact_location=(tmp_path / "artifacts").as_uri())
+    run_id = client.create_run(experiment).info.run_id
+    study.set_user_attr("mlflow_parent_runs", {fingerprint(mask_url(uri)): run_id})
+    client, found = parent_run_for(study)
+    assert found == run_id
+
+    report = build_report(study, tmp_path / "report")
+    pages = [p for p in report.files if p.suffix == ".html"]
+    assert {p.name for p in pages} == {"optimization_history.html", "parallel_coordinate.html", "slice.html"}
+    for page in pages:
+        text = page.read_text()
+        parser = ExternalReferences()
+        parser.feed(text)
+        assert parser.found == [], (page.name, parser.found)
+        assert "plotly.js v" in text and "Plotly.newPlot" in text  # the library itself, and the figure
+
+    log_report(report, client, run_id)
+    logged = {a.path for a in client.list_artifacts(run_id, "report")}
+    assert logged == {f"report/{p.name}" for p in report.files}

@@ -18,7 +18,7 @@ import optuna
 
 from wavegan.errors import ConfigError, WaveganError
 from wavegan.secret_masking import mask_text, mask_url
-from wavegan.study.report import _parent_run, build_report, log_report
+from wavegan.study.report import build_report, log_report, parent_run_for
 
 USAGE = __doc__.split("\n\n")[0] + "\n\n" + __doc__.split("\n\n")[1]
 
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         report = build_report(study, Path(out or RESULTS_ROOT / study_name))
         print(report.text)
         if use_mlflow:
-            client, run_id = _parent_run(study)
+            client, run_id = parent_run_for(study)
             if run_id:
                 log_report(report, client, run_id)
                 print(f"logged to MLflow run {run_id}")
