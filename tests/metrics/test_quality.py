@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from scipy import linalg
+from scipy.spatial.distance import cdist
 
 from wavegan.metrics.quality import (
     class_coverage,
@@ -10,6 +11,7 @@ from wavegan.metrics.quality import (
     inception_score,
     lower_is_better,
     ndb,
+    ndb_from_bins,
     nearest_neighbour_distances,
 )
 
@@ -136,6 +138,44 @@ def test_ndb_js_divergence_is_zero_for_equal_shares_and_one_for_disjoint_bins():
     assert disjoint == (1.0, pytest.approx(1.0))
 
 
+def js_divergence_by_definition(p, q):
+    """JS(p, q) = (KL(p || m) + KL(q || m)) / 2, m = (p + q) / 2, base 2, 0 log 0 = 0 (the formula
+    quality.py wrote out by hand before it used scipy.spatial.distance.jensenshannon)."""
+    m = (p + q) / 2
+
+    def kl(x):
+        nz = x > 0
+        return float(np.sum(x[nz] * np.log2(x[nz] / m[nz])))
+
+    return (kl(p) + kl(q)) / 2
+
+
+def test_ndb_js_divergence_equals_the_definition_on_random_histograms():
+    rng = np.random.default_rng(4)
+    for trial in range(200):
+        k = int(rng.integers(2, 60))
+        train_counts = rng.integers(0, 50, size=k) * (rng.random(k) > 0.2)  # some empty bins
+        train_counts[0] += 1
+        gen_bins = (
+            rng.integers(0, k, size=int(rng.integers(1, 400)))
+            if trial % 2
+            else rng.choice(k, size=300, p=rng.dirichlet(np.full(k, 0.3)))
+        )
+        js = ndb_from_bins(train_counts, gen_bins)[1]
+        gen_counts = np.bincount(gen_bins, minlength=k)
+        expected = js_divergence_by_definition(
+            train_counts / train_counts.sum(), gen_counts / gen_counts.sum()
+        )
+        assert js == pytest.approx(expected, rel=1e-9, abs=1e-15)
+        assert 0.0 <= js <= 1.0
+
+
+def test_ndb_js_divergence_of_nearly_equal_shares_is_a_number():
+    counts = np.full(7, 10**9) + np.arange(7)  # shares that differ in the 10th digit
+    js = ndb_from_bins(counts, np.repeat(np.arange(7), 1000))[1]
+    assert js == pytest.approx(0.0, abs=1e-12)
+
+
 def mixture(n, rng, offset=0.0):
     centres = np.array([[0, 0], [6, 0], [0, 6], [6, 6], [3, 12]], float) + offset
     return centres[rng.integers(len(centres), size=n)] + rng.normal(size=(n, 2))
@@ -178,6 +218,19 @@ def test_memorised_and_collapsed_sets_have_zero_distances():
     assert nearest_neighbour_distances(np.tile(train[:1], (10, 1)), train)[
         "nn_to_generated"
     ] == pytest.approx(0, abs=1e-6)
+
+
+def test_nearest_neighbour_distances_equal_brute_force_on_random_sets():
+    rng = np.random.default_rng(5)
+    for n_gen, n_train, dim in [(40, 70, 3), (300, 600, 64), (129, 513, 1024)]:
+        gen = rng.normal(size=(n_gen, dim))
+        gen[1] = gen[0]  # an exact duplicate: each is the other's neighbour
+        train = rng.normal(size=(n_train, dim))
+        among = cdist(gen, gen)
+        np.fill_diagonal(among, np.inf)
+        out = nearest_neighbour_distances(gen, train)
+        assert out["nn_to_train"] == pytest.approx(cdist(gen, train).min(axis=1).mean(), rel=1e-9)
+        assert out["nn_to_generated"] == pytest.approx(among.min(axis=1).mean(), rel=1e-9)
 
 
 def test_metric_directions():

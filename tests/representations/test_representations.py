@@ -29,7 +29,7 @@ from wavegan.representations import (
 
 SR = 16000
 L = 16384
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf" / "preprocessing"
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf" / "preprocessing"
 SPECTRAL = ["spectrogram", "specgan"]
 
 # Round-trip bounds on spectral convergence (SC) of inverse(transform(x)) against x, on held-out

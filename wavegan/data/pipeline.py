@@ -8,14 +8,13 @@ same normalisation.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from wavegan.atomic import build_atomically
+from wavegan.caching import cache_key
 from wavegan.data.schema import SPLITS
 from wavegan.data.store import DataStore
 from wavegan.errors import ConfigError
@@ -23,8 +22,8 @@ from wavegan.representations import Representation, build_representation
 
 
 def features_dir(store: DataStore, preprocessing: DictConfig) -> Path:
-    spec = json.dumps(OmegaConf.to_container(preprocessing, resolve=True), sort_keys=True)
-    return store.root / "features" / f"{preprocessing.name}-{hashlib.sha256(spec.encode()).hexdigest()[:12]}"
+    key = cache_key(OmegaConf.to_container(preprocessing, resolve=True), 12)
+    return store.root / "features" / f"{preprocessing.name}-{key}"
 
 
 def load_features(

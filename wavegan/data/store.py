@@ -9,7 +9,6 @@ never leaves a store that a later run takes as finished; a later run clears such
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
@@ -24,6 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from wavegan.atomic import build_atomically
+from wavegan.caching import cache_key
 from wavegan.data.schema import INT_FIELDS, NSYNTH_QUALITIES, SPLITS, TEXT_FIELDS, Clip, Skipped, assign_split
 from wavegan.errors import ConfigError, DataError
 
@@ -73,8 +73,7 @@ def store_key(cfg: DictConfig) -> str:
         from wavegan.data.sources.audio_dir import folder_fingerprint
 
         content["files"] = folder_fingerprint(Path(str(cfg.path)).expanduser(), list(cfg.extensions))
-    digest = hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
-    return f"{cfg.source}-{digest[:12]}"
+    return f"{cfg.source}-{cache_key(content, 12)}"
 
 
 def store_root(cfg: DictConfig) -> Path:

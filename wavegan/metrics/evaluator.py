@@ -31,7 +31,6 @@ clips, so score eval.num_samples generated clips to read them against it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
@@ -44,6 +43,7 @@ import numpy as np
 import sklearn
 
 from wavegan.atomic import build_atomically
+from wavegan.caching import cache_key
 from wavegan.data.store import DataStore
 from wavegan.errors import DataError
 from wavegan.metrics import quality
@@ -411,7 +411,7 @@ def cache_dir(store: DataStore, mel: MelFeatures, settings, ndb_k: int, seed: in
         "seed": seed,
         "sklearn": sklearn.__version__.split(".")[:2],  # the k-means is pickled
     }
-    digest = hashlib.sha256(json.dumps(spec, sort_keys=True, default=list).encode()).hexdigest()[:12]
+    digest = cache_key(spec, 12)
     return store.root / "classifier" / digest
 
 

@@ -12,10 +12,13 @@ too small among generated = low diversity).
 
 from __future__ import annotations
 
+import math
 from typing import Protocol
 
 import numpy as np
+from scipy.spatial.distance import jensenshannon
 from scipy.special import ndtr
+from sklearn.neighbors import NearestNeighbors
 
 __all__ = [
     "HIGHER_IS_BETTER",
@@ -232,27 +235,16 @@ def ndb_from_bins(train_counts: np.ndarray, gen_bins: np.ndarray, alpha: float =
 
 
 def _js_divergence(p: np.ndarray, q: np.ndarray) -> float:
-    m = (p + q) / 2
+    """Jensen-Shannon divergence of two histograms, base 2, in [0, 1].
 
-    def kl(x: np.ndarray) -> float:
-        nz = x > 0
-        return float(np.sum(x[nz] * np.log2(x[nz] / m[nz])))
-
-    return float(np.clip((kl(p) + kl(q)) / 2, 0.0, 1.0))
-
-
-def _min_sq_distances(a: np.ndarray, b: np.ndarray, exclude_diagonal: bool = False) -> np.ndarray:
-    """min_j ||a_i - b_j||^2 for every row of a, in blocks (bounded memory for large training sets)."""
-    b_sq = np.einsum("ij,ij->i", b, b)
-    best = np.empty(len(a))
-    for start in range(0, len(a), 512):
-        block = a[start : start + 512]
-        d2 = np.einsum("ij,ij->i", block, block)[:, None] + b_sq[None, :] - 2.0 * block @ b.T
-        if exclude_diagonal:
-            rows = np.arange(len(block))
-            d2[rows, start + rows] = np.inf
-        best[start : start + 512] = d2.min(axis=1)
-    return np.clip(best, 0.0, None)
+    SciPy's `jensenshannon` returns the JS *distance*, the square root of the divergence (a metric);
+    squared, it is the divergence this figure has always been.
+    """
+    with np.errstate(invalid="ignore"):
+        distance = float(jensenshannon(p, q, base=2))
+    if math.isnan(distance) and np.isfinite(p).all() and np.isfinite(q).all():
+        distance = 0.0  # nearly equal shares can round to a hair below 0 under the root: that is 0
+    return float(np.clip(distance**2, 0.0, 1.0))
 
 
 def nearest_neighbour_distances(gen: np.ndarray, train: np.ndarray) -> dict[str, float]:
@@ -271,8 +263,8 @@ def nearest_neighbour_distances(gen: np.ndarray, train: np.ndarray) -> dict[str,
     t = t.reshape(len(t), -1)
     if len(g) == 0 or len(t) == 0 or g.shape[1] != t.shape[1]:
         raise ValueError(f"expected non-empty feature sets with equal widths, got {g.shape} and {t.shape}")
-    to_train = float(np.sqrt(_min_sq_distances(g, t)).mean())
-    to_gen = (
-        float(np.sqrt(_min_sq_distances(g, g, exclude_diagonal=True)).mean()) if len(g) > 1 else float("nan")
-    )
+    to_train = float(NearestNeighbors(n_neighbors=1).fit(t).kneighbors(g)[0].mean())
+    # kneighbors() without a query set leaves each point out of its own neighbours (by index, so an
+    # exact duplicate still counts).
+    to_gen = float(NearestNeighbors(n_neighbors=1).fit(g).kneighbors()[0].mean()) if len(g) > 1 else math.nan
     return {"nn_to_train": to_train, "nn_to_generated": to_gen}

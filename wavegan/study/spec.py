@@ -24,7 +24,6 @@ Format (every key but `search_space` optional; see sweeps/README.md):
 from __future__ import annotations
 
 import copy
-import hashlib
 import os
 import re
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from wavegan.caching import text_digest
 from wavegan.cli.app import CONF_DIR
 from wavegan.errors import ConfigError
 from wavegan.secret_masking import mask_url
@@ -199,7 +199,7 @@ class SweepSpec:
 
 
 def fingerprint(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return text_digest(text, 16)
 
 
 # --- loading --------------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ reference (wavegan/metrics/seeds.py)."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 from collections import defaultdict
@@ -16,12 +15,14 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from wavegan.caching import text_digest
+
 log = logging.getLogger(__name__)
 
 
 def sweep_id_for(sweep_dir: str) -> str:
     """The id the training jobs of one multirun tag their runs with (see wavegan.training.run.sweep_tags)."""
-    return hashlib.sha256(str(Path(sweep_dir).resolve()).encode()).hexdigest()[:12]
+    return text_digest(str(Path(sweep_dir).resolve()), 12)
 
 
 def group_by_setting(runs: list) -> dict[tuple, list]:

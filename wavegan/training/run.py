@@ -12,8 +12,6 @@ with the step, exit status 0); `failed` (a crash: MLflow status FAILED, non-zero
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import shutil
 import tempfile
@@ -26,6 +24,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from wavegan import tracking
+from wavegan.caching import cache_key
 from wavegan.config.checks import validate_training_config
 from wavegan.errors import ConfigError
 
@@ -70,7 +69,7 @@ def run_identity(cfg: DictConfig) -> str:
     for group, keys in NOT_IDENTITY.items():
         for key in keys:
             container.get(group, {}).pop(key, None)
-    return hashlib.sha256(json.dumps(container, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return cache_key(container, 16)
 
 
 def sweep_tags() -> dict[str, str]:
