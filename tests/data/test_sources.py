@@ -165,6 +165,7 @@ def test_local_nsynth_layout_loads_through_the_nsynth_path(tmp_path):
             f"data.path={tmp_path / 'nsynth-valid'}",
             "data.num_samples=10",
             "data.valid_fraction=0",
+            "data.slice_len=16384",  # the default model (WaveGAN on the CPU) trains on 4096
         ]
     ).data
     store = open_store(cfg, progress=False)

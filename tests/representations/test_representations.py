@@ -13,6 +13,7 @@ import pytest
 from omegaconf import OmegaConf
 from sklearn.exceptions import NotFittedError
 
+from wavegan.cli.app import compose
 from wavegan.errors import ConfigError
 from wavegan.representations import (
     REPRESENTATIONS,
@@ -29,7 +30,6 @@ from wavegan.representations import (
 
 SR = 16000
 L = 16384
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf" / "preprocessing"
 SPECTRAL = ["spectrogram", "specgan"]
 
 # Round-trip bounds on spectral convergence (SC) of inverse(transform(x)) against x, on held-out
@@ -83,10 +83,9 @@ def _signals(n: int, seed: int) -> np.ndarray:
 
 
 def _cfg(config_file: str, **overrides):
-    cfg = OmegaConf.load(CONF_DIR / f"{config_file}.yaml")
-    for key, value in overrides.items():
-        cfg[key] = value
-    return cfg
+    """The shipped `preprocessing=<config_file>` config (yaml over its schema) as a plain dict, with overrides
+    (a plain dict, so a wrong key or type reaches build_representation's own check)."""
+    return {**OmegaConf.to_container(compose([f"preprocessing={config_file}"]).preprocessing), **overrides}
 
 
 @pytest.fixture(scope="module")
@@ -331,7 +330,7 @@ def test_load_rejects_a_config_that_does_not_match(fitted, tmp_path):
         ("spectrogram", {"log_eps": 0.0}, L, "preprocessing.log_eps"),
         ("spectrogram", {"griffin_lim_iters": 0}, L, "preprocessing.griffin_lim_iters"),
         ("specgan", {"clip_stds": -1}, L, "preprocessing.clip_stds"),
-        ("specgan", {"drop_nyquist": "yes"}, L, "preprocessing.drop_nyquist"),
+        ("specgan", {"drop_nyquist": "maybe"}, L, "preprocessing.drop_nyquist"),
         ("spectrogram", {"hop_lenght": 64}, L, "preprocessing.hop_lenght"),  # typo'd key
         ("spectrogram", {"clip_stds": 3}, L, "preprocessing.clip_stds"),  # specgan-only key
         ("waveform", {"n_fft": 256}, L, "preprocessing.n_fft"),

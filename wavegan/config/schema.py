@@ -448,4 +448,8 @@ def typed(group: str, cfg: Any, option: str | None = None) -> Any:
         return OmegaConf.merge(OmegaConf.structured(schemas[option]), cfg)
     except OmegaConfBaseException as exc:
         key = f"{group}.{exc.full_key}" if getattr(exc, "full_key", None) else group
-        raise ConfigError(f"{key}: {exc.msg if hasattr(exc, 'msg') else exc}".splitlines()[0]) from None
+        problem = str(exc.msg if hasattr(exc, "msg") else exc).splitlines()[0]
+        raise ConfigError(
+            f"{key}: {problem}. Fix: correct or remove it (the keys of {group}={option} and their types: "
+            f"{schemas[option].__name__} in wavegan/config/schema.py)."
+        ) from None

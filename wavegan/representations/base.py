@@ -48,35 +48,14 @@ def as_dict(cfg: Mapping[str, Any] | None) -> dict[str, Any]:
     return dict(cfg)
 
 
-def int_param(params: Mapping[str, Any], key: str, minimum: int, fix: str) -> int:
+def at_least(params: Mapping[str, Any], key: str, minimum: float, fix: str, strict: bool = False) -> Any:
+    """params[key], refused with a ConfigError naming `preprocessing.<key>` when below `minimum` (types and
+    unknown keys are the schema's job: wavegan/config/schema.py)."""
     value = params[key]
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ConfigError(f"preprocessing.{key}={value!r} is invalid: must be an integer >= {minimum}. {fix}")
-    return int(value)
-
-
-def float_param(params: Mapping[str, Any], key: str, fix: str) -> float:
-    value = params[key]
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ConfigError(f"preprocessing.{key}={value!r} is invalid: must be a number > 0. {fix}")
-    return float(value)
-
-
-def bool_param(params: Mapping[str, Any], key: str) -> bool:
-    value = params[key]
-    if not isinstance(value, bool):
-        raise ConfigError(f"preprocessing.{key}={value!r} is invalid: must be true or false.")
+    if value < minimum or (strict and value == minimum):
+        bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
+        raise ConfigError(f"preprocessing.{key}={value!r} is invalid: must be {bound}. {fix}")
     return value
-
-
-def check_keys(name: str, params: Mapping[str, Any], allowed: Mapping[str, Any]) -> None:
-    # A typo (e.g. `hop_lenght`) would otherwise silently fall back to a default.
-    unknown = sorted(set(params) - set(allowed) - {"name"})
-    if unknown:
-        raise ConfigError(
-            f"preprocessing.{unknown[0]} is not a setting of the '{name}' representation "
-            f"(unknown keys: {unknown}). Valid keys: {sorted(allowed)}. Fix: remove or rename it."
-        )
 
 
 def waveform_batch(waveforms: np.ndarray, slice_len: int) -> np.ndarray:
@@ -100,8 +79,6 @@ class Representation:
     """
 
     name: ClassVar[str] = ""
-    #: Config keys this representation accepts, with their defaults.
-    defaults: ClassVar[dict[str, Any]] = {}
     #: Whether inverse(transform(x)) gives x back; if not, real clips are scored after that round trip
     #: (the ceiling a model on this representation can reach).
     is_identity: ClassVar[bool] = False
@@ -115,9 +92,10 @@ class Representation:
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any] | None, slice_len: int, sample_rate: int) -> Representation:
-        raw = as_dict(cfg)
-        check_keys(cls.name, raw, cls.defaults)
-        params = {**cls.defaults, **{k: v for k, v in raw.items() if k != "name"}}
+        from wavegan.config.schema import typed
+
+        checked = typed("preprocessing", as_dict(cfg) or {"name": cls.name}, option=cls.name)
+        params = {k: v for k, v in as_dict(checked).items() if k != "name"}
         if isinstance(slice_len, bool) or not isinstance(slice_len, int | np.integer) or slice_len < 1:
             raise ConfigError(f"slice_len={slice_len!r} is invalid: must be a positive integer.")
         if isinstance(sample_rate, bool) or not isinstance(sample_rate, int | np.integer) or sample_rate < 1:

@@ -4,7 +4,7 @@ with Griffin-Lim."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import scipy.signal
@@ -14,9 +14,7 @@ from sklearn.preprocessing import MinMaxScaler
 from wavegan.errors import ConfigError
 from wavegan.representations.base import (
     Representation,
-    bool_param,
-    float_param,
-    int_param,
+    at_least,
     waveform_batch,
 )
 from wavegan.representations.stft import griffin_lim, log_magnitude_spectrogram
@@ -29,24 +27,13 @@ class _StftRepresentation(Representation):
     ``denormalize``).
     """
 
-    defaults: ClassVar[dict[str, Any]] = {
-        "n_fft": 256,
-        "hop_length": 128,
-        "win_length": 256,
-        "window": "hann",
-        "center": False,
-        "drop_nyquist": True,
-        "n_frames": 128,
-        "log_eps": 1e-6,
-        "griffin_lim_iters": 32,
-    }
 
     def __init__(self, params: Mapping[str, Any], slice_len: int, sample_rate: int) -> None:
         super().__init__(params, slice_len, sample_rate)
         p = self.params
-        self.n_fft = int_param(p, "n_fft", 2, "Fix: use a power of two such as 256.")
-        self.hop_length = int_param(p, "hop_length", 1, "Fix: use n_fft / 2 (128 for n_fft 256).")
-        self.win_length = int_param(p, "win_length", 1, "Fix: set it equal to n_fft.")
+        self.n_fft = at_least(p, "n_fft", 2, "Fix: use a power of two such as 256.")
+        self.hop_length = at_least(p, "hop_length", 1, "Fix: use n_fft / 2 (128 for n_fft 256).")
+        self.win_length = at_least(p, "win_length", 1, "Fix: set it equal to n_fft.")
         if self.win_length > self.n_fft:
             raise ConfigError(
                 f"preprocessing.win_length={self.win_length} exceeds preprocessing.n_fft={self.n_fft}. "
@@ -59,13 +46,13 @@ class _StftRepresentation(Representation):
             raise ConfigError(
                 f"preprocessing.window={self.window!r} is not a window scipy knows ({err}). Fix: use 'hann'."
             ) from None
-        self.center = bool_param(p, "center")
-        self.drop_nyquist = bool_param(p, "drop_nyquist")
-        self.n_frames = int_param(
+        self.center = p["center"]
+        self.drop_nyquist = p["drop_nyquist"]
+        self.n_frames = at_least(
             p, "n_frames", 1, "Fix: set it to the STFT frame count, e.g. 128 for 16384 samples at hop 128."
         )
-        self.log_eps = float_param(p, "log_eps", "Fix: use 1e-6 (SpecGAN).")
-        self.griffin_lim_iters = int_param(p, "griffin_lim_iters", 1, "Fix: use 16 (SpecGAN) or 32.")
+        self.log_eps = at_least(p, "log_eps", 0, "Fix: use 1e-6 (SpecGAN).", strict=True)
+        self.griffin_lim_iters = at_least(p, "griffin_lim_iters", 1, "Fix: use 16 (SpecGAN) or 32.")
         if not self.center and slice_len < self.n_fft:
             raise ConfigError(
                 f"preprocessing.n_fft={self.n_fft} is longer than slice_len={slice_len}, so not even one "
@@ -181,7 +168,6 @@ class SpectrogramRepresentation(_StftRepresentation):
     """Log-magnitude STFT scaled per frequency bin to [-1, 1] by sklearn's MinMaxScaler (seed notes)."""
 
     name = "spectrogram"
-    defaults: ClassVar[dict[str, Any]] = {**_StftRepresentation.defaults, "griffin_lim_iters": 32}
 
     _STATE_KEYS = ("min_", "scale_", "data_min_", "data_max_", "data_range_", "n_samples_seen_")
 
@@ -235,15 +221,10 @@ class SpecGANRepresentation(_StftRepresentation):
     """SpecGAN: per-bin (x - mean) / std / clip_stds, clipped to [-1, 1] (Donahue et al. 2019)."""
 
     name = "specgan"
-    defaults: ClassVar[dict[str, Any]] = {
-        **_StftRepresentation.defaults,
-        "griffin_lim_iters": 16,
-        "clip_stds": 3.0,
-    }
 
     def __init__(self, params: Mapping[str, Any], slice_len: int, sample_rate: int) -> None:
         super().__init__(params, slice_len, sample_rate)
-        self.clip_stds = float_param(self.params, "clip_stds", "Fix: use 3 (SpecGAN).")
+        self.clip_stds = at_least(self.params, "clip_stds", 0, "Fix: use 3 (SpecGAN).", strict=True)
         self.mean: np.ndarray | None = None
         self.std: np.ndarray | None = None
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
@@ -13,7 +13,6 @@ class WaveformRepresentation(Representation):
     """Raw audio: features [slice_len, 1] in [-1, 1]; inverse drops the channel axis."""
 
     name = "waveform"
-    defaults: ClassVar[dict[str, Any]] = {}
     is_identity: ClassVar[bool] = True  # audio in [-1, 1] comes back unchanged
 
     def transform(self, waveforms: np.ndarray) -> np.ndarray:
