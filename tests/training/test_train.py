@@ -66,10 +66,14 @@ def test_run_logs_params_tags_metrics_images_audio_config_and_generator():
     run = client().get_run(result.run_id)
     params, tags, metrics = run.data.params, run.data.tags, run.data.metrics
     assert (
-        params["model.dim"] == "4" and params["optimizer.lr"] == "0.001" and params["loss.name"] == "wgan_gp"
+        params["model.dim"] == "4" and params["optimizer.lr"] == "0.001" and params["loss.name"] == "wasserstein"
     )
+    assert params["penalty.name"] == "wgan_gp" and params["penalty.weight"] == "10.0"
+    assert params["model.d_norm"] == "none" and params["trainer.g_ema"] == "0.0"
     assert "data.store_dir" not in params
-    assert tags["model"] == "wavegan" and tags["loss"] == "wgan_gp" and tags["seed"] == "3"
+    # loss=wgan_gp is the Wasserstein loss with the WGAN-GP penalty: filterable apart
+    assert tags["model"] == "wavegan" and tags["loss"] == "wasserstein" and tags["penalty"] == "wgan_gp"
+    assert tags["d_norm"] == "none" and tags["g_norm"] == "none" and tags["seed"] == "3"
     assert tags["outcome"] == "completed" and len(tags.get("git_commit", "")) in (0, 40)
     for key in (
         "d_loss",

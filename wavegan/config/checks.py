@@ -69,7 +69,7 @@ RANGES: dict[str, tuple[Callable, str]] = {
     "penalty.every": (_range(1, 1000), "e.g. penalty.every=16, or 1 for every D step"),
     "penalty.dragan_scale": (POSITIVE, "e.g. penalty.dragan_scale=0.5"),
     "eval.every": (_range(0, MAX_STEPS), "e.g. eval.every=25, or 0 for the end only"),
-    "eval.num_samples": (_range(2, 1 << 16), "e.g. eval.num_samples=256"),
+    "eval.num_samples": (_range(2, 1 << 24), "e.g. eval.num_samples=256 (capped at the held-out clips)"),
 }
 MODEL_RANGES: dict[str, tuple[Callable, str]] = {
     "dim": (_range(1, MAX_DIM), "e.g. model.dim=8 (CPU) or 64 (paper)"),
