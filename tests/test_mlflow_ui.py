@@ -122,3 +122,28 @@ def test_a_runs_preview_page_shows_its_image_and_plays_its_audio_in_the_mlflow_u
             assert played > 0
         finally:
             browser.close()
+
+
+def test_the_address_wavegan_ui_prints_opens_the_runs_table_with_the_run(mlflow_server, monkeypatch):
+    """MLflow 3 opens an experiment on its (empty) GenAI overview; `wavegan ui` prints the runs table's
+    address instead, where the run is listed by name."""
+    from playwright.sync_api import sync_playwright
+
+    from wavegan.cli.ui import runs_table_url
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+    result = train(compose([*TINY, "tracking.experiment=ui-runs", "tracking.log_model=false", "seed=5"]))
+    import mlflow
+
+    run = mlflow.get_run(result.run_id)
+    host, port = mlflow_server.removeprefix("http://").split(":")
+    url = runs_table_url(host, int(port), run.info.experiment_id)
+    assert url.endswith(f"#/experiments/{run.info.experiment_id}/runs")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(), args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            page.goto(url)
+            page.get_by_text(run.info.run_name).first.wait_for(timeout=60_000)
+        finally:
+            browser.close()

@@ -34,6 +34,8 @@ PARAM_VALUE_LIMIT = 6000  # MLflow's limit on one param value
 # Config keys that say where things go, not what was trained: not params (they would split the
 # compare view into columns that differ only by path).
 NOT_PARAMS = ("data.store_dir", "trainer.checkpoint_dir", "trainer.progress", "data.token", "sweep.storage")
+# The Keras optimizer's arguments repeat optimizer.lr/beta1/beta2/epsilon under Keras's names.
+NOT_PARAM_PREFIXES = ("optimizer.keras.",)
 
 
 def configure() -> str:
@@ -41,6 +43,12 @@ def configure() -> str:
     uri = os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
     mlflow.set_tracking_uri(uri)
     return uri
+
+
+def find_experiment_id(name: str) -> str | None:
+    """The experiment's id, or None when there is none of that name (nothing is created)."""
+    existing = mlflow.get_experiment_by_name(name)
+    return existing.experiment_id if existing is not None else None
 
 
 def experiment_id(name: str) -> str:
@@ -72,7 +80,7 @@ def flatten(cfg: DictConfig | Mapping, prefix: str = "") -> dict[str, str]:
         name = f"{prefix}{key}"
         if isinstance(value, Mapping):
             flat.update(flatten(value, f"{name}."))
-        elif name not in NOT_PARAMS:
+        elif name not in NOT_PARAMS and not name.startswith(NOT_PARAM_PREFIXES):
             flat[name] = str(value)[:PARAM_VALUE_LIMIT]
     return flat
 

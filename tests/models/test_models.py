@@ -10,6 +10,7 @@ from wavegan.cli.app import compose
 from wavegan.errors import ConfigError
 from wavegan.models import PhaseShuffle, build_models, phase_shuffle, sample_latent
 
+
 def model_cfg(name: str, **overrides: object) -> OmegaConf:
     """The shipped config for `name`, with overrides (so the tests also exercise the yaml files)."""
     return OmegaConf.merge(compose([f"model={name}"]).model, overrides)

@@ -5,7 +5,6 @@ EMA against its closed form; instance noise's schedule."""
 import numpy as np
 import pytest
 import tensorflow as tf
-from omegaconf import OmegaConf
 
 from tests.conftest import TINY
 from wavegan.cli.app import compose

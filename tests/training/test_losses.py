@@ -8,6 +8,7 @@ from omegaconf import OmegaConf
 from wavegan.cli.app import compose
 from wavegan.errors import ConfigError
 from wavegan.training.losses import BCELoss, HingeLoss, LSGANLoss, WassersteinLoss, build_loss
+
 REAL = np.array([[2.0], [-1.0], [0.5]], dtype=np.float32)
 FAKE = np.array([[0.5], [-3.0], [1.5]], dtype=np.float32)
 

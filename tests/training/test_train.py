@@ -66,7 +66,9 @@ def test_run_logs_params_tags_metrics_images_audio_config_and_generator():
     run = client().get_run(result.run_id)
     params, tags, metrics = run.data.params, run.data.tags, run.data.metrics
     assert (
-        params["model.dim"] == "4" and params["optimizer.lr"] == "0.001" and params["loss.name"] == "wasserstein"
+        params["model.dim"] == "4"
+        and params["optimizer.lr"] == "0.001"
+        and params["loss.name"] == "wasserstein"
     )
     assert params["penalty.name"] == "wgan_gp" and params["penalty.weight"] == "10.0"
     assert params["model.d_norm"] == "none" and params["trainer.g_ema"] == "0.0"

@@ -1,5 +1,10 @@
-"""What every `python -m wavegan.<command>` shares: the config folder, and turning user errors into
-one clear message instead of a traceback."""
+"""What every `wavegan <command>` (and `python -m wavegan.<command>`) shares: the config folders, and
+turning user errors into one clear message instead of a traceback.
+
+conf/ and sweeps/ live at the top of the repository (the product layout) and ship inside the package:
+`wavegan/conf` and `wavegan/sweeps` are links to them in a checkout and real folders in an installed wheel,
+so PACKAGE_DIR / "conf" is the one place both are found.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +20,9 @@ from omegaconf import DictConfig
 from wavegan.config.schema import register as register_schemas
 from wavegan.errors import WaveganError
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+CONF_DIR = PACKAGE_DIR / "conf"
+SWEEPS_DIR = PACKAGE_DIR / "sweeps"
 log = logging.getLogger("wavegan")
 register_schemas()  # the typed schemas conf/ builds on (wavegan/config/schema.py)
 

@@ -94,7 +94,12 @@ def _get(cfg: Any, dotted: str) -> Any:
 def _check_range(key: str, value: Any, rule: Callable, fix: str) -> None:
     if value is None:
         return
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or not rule(value):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not rule(value)
+    ):
         raise ConfigError(f"{key}={value} must be a finite number {rule.text}. Fix: {fix}.")
 
 
@@ -104,9 +109,13 @@ def check_model(model: Any) -> None:
         if key in model:
             _check_range(f"model.{key}", model[key], rule, fix)
     if str(model.g_norm) not in G_NORMS:
-        raise ConfigError(f"model.g_norm={model.g_norm} is not one of {', '.join(G_NORMS)}. Fix: model.g_norm=none.")
+        raise ConfigError(
+            f"model.g_norm={model.g_norm} is not one of {', '.join(G_NORMS)}. Fix: model.g_norm=none."
+        )
     if str(model.d_norm) not in D_NORMS:
-        raise ConfigError(f"model.d_norm={model.d_norm} is not one of {', '.join(D_NORMS)}. Fix: model.d_norm=none.")
+        raise ConfigError(
+            f"model.d_norm={model.d_norm} is not one of {', '.join(D_NORMS)}. Fix: model.d_norm=none."
+        )
 
 
 def validate_training_config(cfg: DictConfig) -> None:
@@ -122,17 +131,20 @@ def validate_training_config(cfg: DictConfig) -> None:
         )
     penalty = str(cfg.penalty.name)
     if penalty not in Penalty.NAMES:
-        raise ConfigError(f"penalty={penalty} is not one of {', '.join(Penalty.NAMES)}. Fix: e.g. penalty=r1.")
+        raise ConfigError(
+            f"penalty={penalty} is not one of {', '.join(Penalty.NAMES)}. Fix: e.g. penalty=r1."
+        )
     if penalty != "none" and str(cfg.model.d_norm) == "batch":
         raise ConfigError(
             f"model.d_norm=batch with penalty={penalty}: batch norm mixes the examples of a batch, so D's "
-            "gradient for one example depends on the others and a per-example gradient penalty is no longer "
-            "what it claims. Fix: model.d_norm=layer (the replacement Gulrajani et al. 2017 use) or penalty=none."
+            "gradient for one example depends on the others and a per-example gradient penalty is no "
+            "longer what it claims. Fix: model.d_norm=layer (the replacement Gulrajani et al. 2017 use) or "
+            "penalty=none."
         )
     if int(cfg.penalty.every) > 1 and penalty not in ("r1", "r2"):
         raise ConfigError(
-            f"penalty.every={cfg.penalty.every} (lazy regularisation) is defined for the zero-centred penalties "
-            f"r1 and r2, not penalty={penalty}. Fix: penalty.every=1, or penalty=r1."
+            f"penalty.every={cfg.penalty.every} (lazy regularisation) is defined for the zero-centred "
+            f"penalties r1 and r2, not penalty={penalty}. Fix: penalty.every=1, or penalty=r1."
         )
     if float(cfg.loss.label_smoothing) != 0.0 and cfg.loss.name != "bce":
         raise ConfigError(

@@ -373,7 +373,9 @@ class EvalConfig:
 
     enabled: bool = True
     every: int = 25  # training steps between evaluations; 0 = only at the end of the run
-    num_samples: int = 256  # clips per evaluation, generated and held-out real alike (N = min(this, held-out))
+    num_samples: int = (
+        256  # clips per evaluation, generated and held-out real alike (N = min(this, held-out))
+    )
     is_splits: int = 10  # Inception Score: mean and std over up to this many splits of >= 50 clips
     bootstrap: int = 200  # resamples for the 95 % intervals (eval/<name>_ci_low/high)
     ndb_k: int = 50  # NDB's k-means bins (Richardson & Weiss 2018)

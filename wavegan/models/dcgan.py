@@ -97,7 +97,9 @@ def build_dcgan_discriminator(model_cfg: Any, data_shape: tuple[int, ...]) -> ke
     inp = keras.Input((side, side, channels), name="x")
     x = inp
     for i in range(n_layers):
-        conv = keras.layers.Conv2D(dim * 2**i, cfg.kernel_size, strides=2, padding="same", name=f"downconv_{i}")
+        conv = keras.layers.Conv2D(
+            dim * 2**i, cfg.kernel_size, strides=2, padding="same", name=f"downconv_{i}"
+        )
         x = d_layer(conv, norm)(x)
         if i > 0:
             x = d_feature_norm(x, norm, f"downconv_{i}")

@@ -8,7 +8,8 @@ Every loss takes the discriminator's raw logits (shape [B, 1] or [B]) and return
                  s = `loss.label_smoothing` (default 0): one-sided, real labels only (Salimans et al. 2016).
     wasserstein  D: mean D(G(z)) - mean D(x)     G: -mean D(G(z))   (Arjovsky et al. 2017)
     hinge        D: mean relu(1 - D(x)) + mean relu(1 + D(G(z)))   G: -mean D(G(z))   (Miyato et al. 2018)
-    lsgan        D: 0.5 mean (D(x) - 1)^2 + 0.5 mean D(G(z))^2     G: 0.5 mean (D(G(z)) - 1)^2  (Mao et al. 2017)
+    lsgan        D: 0.5 mean (D(x) - 1)^2 + 0.5 mean D(G(z))^2     G: 0.5 mean (D(G(z)) - 1)^2
+                 (Mao et al. 2017)
 
 A penalty on D (WGAN-GP, DRAGAN, R1, R2) is a separate choice, the `penalty` group
 (wavegan/training/penalties.py), that composes with any loss; `loss=wgan_gp` is the config shorthand for
@@ -143,7 +144,9 @@ def build_loss(loss_cfg: Any) -> GANLoss:
         raise ConfigError(f"loss.name must be one of {', '.join(LOSSES)}; got {name!r}")
     smoothing = float(loss_cfg.get("label_smoothing") or 0.0)
     if not 0.0 <= smoothing < 1.0:
-        raise ConfigError(f"loss.label_smoothing={smoothing} must be in [0, 1). Fix: e.g. loss.label_smoothing=0.1.")
+        raise ConfigError(
+            f"loss.label_smoothing={smoothing} must be in [0, 1). Fix: e.g. loss.label_smoothing=0.1."
+        )
     if name == BCELoss.name:
         return BCELoss(label_smoothing=smoothing)
     if smoothing != 0.0:

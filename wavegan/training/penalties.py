@@ -1,4 +1,4 @@
-"""Penalties on the discriminator's input gradient, chosen by the `penalty` config group; any loss may take one.
+"""Penalties on the discriminator's input gradient (the `penalty` config group); any loss may take one.
 
     wgan_gp  E (||grad D(x_hat)|| - 1)^2, x_hat = x + alpha (G(z) - x), alpha ~ U[0, 1] per example
              (two-sided, at interpolates between real and fake examples; Gulrajani et al. 2017)

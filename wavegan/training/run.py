@@ -247,7 +247,7 @@ def train(
         manager.save(checkpoint_number=fit.steps)
         previewer.log("samples/final", None, f"final samples, step {fit.steps}")
         if previewer_ema:
-            previewer_ema.log("samples/final_ema", None, f"final samples of the EMA generator, step {fit.steps}")
+            previewer_ema.log("samples/final_ema", None, f"EMA generator, final samples, step {fit.steps}")
         if cfg.tracking.log_model:
             with tempfile.TemporaryDirectory() as tmp:
                 generator.save(Path(tmp) / "generator.keras")

@@ -1,0 +1,150 @@
+"""MLflow for training runs: where runs go, what a run records, and the playable audio previews.
+
+MLflow 3 refuses its file store for run metadata, so metadata goes to `sqlite:///mlflow.db` and
+artifacts to `mlruns/` (both in the working directory); `MLFLOW_TRACKING_URI` overrides both. MLflow
+has no audio logger: previews are WAV files plus a self-contained HTML page (data: URIs) whose <audio>
+tags play inside the MLflow UI's artifact iframe.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import logging
+import os
+import subprocess
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import soundfile as sf
+from omegaconf import DictConfig, OmegaConf
+
+from wavegan.errors import WaveganError
+from wavegan.secret_masking import mask_text, mask_url, masked_config
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+DEFAULT_ARTIFACT_DIR = "mlruns"
+PARAM_VALUE_LIMIT = 6000  # MLflow's limit on one param value
+# Config keys that say where things go, not what was trained: not params (they would split the
+# compare view into columns that differ only by path).
+NOT_PARAMS = ("data.store_dir", "trainer.checkpoint_dir", "trainer.progress", "data.token", "sweep.storage")
+# The Keras optimizer's arguments repeat optimizer.lr/beta1/beta2/epsilon under Keras's names.
+NOT_PARAM_PREFIXES = ("optimizer.keras.",)
+
+
+def configure() -> str:
+    """Point MLflow at the project's stores; returns the tracking URI in use."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    mlflow.set_tracking_uri(uri)
+    return uri
+
+
+def find_experiment_id(name: str) -> str | None:
+    """The experiment's id, or None when there is none of that name (nothing is created)."""
+    existing = mlflow.get_experiment_by_name(name)
+    return existing.experiment_id if existing is not None else None
+
+
+def experiment_id(name: str) -> str:
+    """The experiment's id, created with artifacts under mlruns/ unless the URI says otherwise."""
+    try:
+        existing = mlflow.get_experiment_by_name(name)
+        if existing is not None:
+            return existing.experiment_id
+        location = None
+        if not os.environ.get("MLFLOW_TRACKING_URI"):
+            location = Path(DEFAULT_ARTIFACT_DIR).resolve().as_uri()
+        return mlflow.create_experiment(name, artifact_location=location)
+    except Exception as exc:
+        uri = mlflow.get_tracking_uri()
+        raise WaveganError(
+            f"cannot reach the MLflow tracking store at {mask_url(uri)}: "
+            f"{exc.__class__.__name__}: {mask_text(str(exc)[:200], uri)}. "
+            "Fix: check MLFLOW_TRACKING_URI (or unset it to use "
+            f"{DEFAULT_TRACKING_URI})."
+        ) from None
+
+
+def flatten(cfg: DictConfig | Mapping, prefix: str = "") -> dict[str, str]:
+    """The resolved config as MLflow params `group.key` -> value, so runs line up column by column;
+    secrets masked (wavegan/secret_masking.py)."""
+    container = masked_config(cfg) if isinstance(cfg, DictConfig) else cfg
+    flat: dict[str, str] = {}
+    for key, value in container.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        elif name not in NOT_PARAMS and not name.startswith(NOT_PARAM_PREFIXES):
+            flat[name] = str(value)[:PARAM_VALUE_LIMIT]
+    return flat
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).resolve().parent,
+        )
+        return out.stdout.strip() or None if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def log_config(cfg: DictConfig) -> None:
+    """The resolved config as the run's config.yaml artifact, with every secret masked."""
+    mlflow.log_text(OmegaConf.to_yaml(OmegaConf.create(masked_config(cfg))), "config.yaml")
+
+
+def _wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
+    buffer = io.BytesIO()
+    sf.write(
+        buffer, np.clip(audio, -1.0, 1.0).astype(np.float32), sample_rate, format="WAV", subtype="PCM_16"
+    )
+    return buffer.getvalue()
+
+
+def log_audio_set(waveforms: np.ndarray, sample_rate: int, artifact_dir: str, figure, title: str) -> None:
+    """WAV files (MLflow plays them natively), the spectrogram grid as a PNG, and `index.html`, a
+    self-contained page that shows the grid and plays every clip in the MLflow UI.
+
+    Self-contained because MLflow (3.x) renders an HTML artifact inside an iframe built from the page's
+    text: relative links such as src="sample_00.wav" resolve to nothing there. The page therefore embeds
+    the image and the audio as data: URIs (base64; ~45 KB per second of 16 kHz 16-bit audio).
+    """
+    from wavegan.plots import save_figure
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        image = ""
+        if figure is not None:
+            png = save_figure(figure, folder / "spectrograms.png")
+            src = _data_uri(png.read_bytes(), "image/png")
+            image = f'<img alt="spectrograms" src="{src}" style="max-width:100%">'
+        rows = []
+        for i, audio in enumerate(waveforms):
+            name = f"sample_{i:02d}.wav"
+            wav = _wav_bytes(audio, sample_rate)
+            (folder / name).write_bytes(wav)
+            rows.append(
+                f'<tr><td>{name}</td><td><audio controls preload="metadata" '
+                f'src="{_data_uri(wav, "audio/wav")}"></audio></td></tr>'
+            )
+        page = (
+            f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head>"
+            f"<body><h3>{html.escape(title)}</h3>{image}<table>{''.join(rows)}</table></body></html>"
+        )
+        (folder / "index.html").write_text(page)
+        mlflow.log_artifacts(str(folder), artifact_dir)
+
+
+def _data_uri(payload: bytes, mime: str) -> str:
+    return f"data:{mime};base64,{base64.b64encode(payload).decode('ascii')}"
