@@ -210,10 +210,10 @@ def train(
                 "data/store_clips": store.summary["num_clips"],
             }
             record(0, data_figures | (quality.reference() if quality else {}))
-        print(
-            f"MLflow run {run_id} ({active.info.run_name}) in experiment '{cfg.tracking.experiment}'; "
-            f"checkpoints in {ckpt_dir}"
-        )
+        log.info(
+            "MLflow run %s (%s) in experiment '%s'; checkpoints in %s",
+            run_id, active.info.run_name, cfg.tracking.experiment, ckpt_dir,
+        )  # fmt: skip
         try:
             fit = trainer.fit(
                 batches,
@@ -227,8 +227,7 @@ def train(
                 record(fit.steps, evaluate())
         except Diverged as exc:
             mlflow.set_tags({"diverged_step": str(exc.step), "diverged_reason": exc.reason})
-            log.warning("%s", exc)
-            print(f"DIVERGED: {exc}. The run is recorded as outcome=diverged (a result, not a crash).")
+            log.warning("DIVERGED: %s. The run is recorded as outcome=diverged (a result, not a crash).", exc)
             return finish("diverged", exc.step, exc.step)
         except StopRun as exc:
             mlflow.set_tag("stopped_step", str(int(trainer.step.numpy())))
@@ -236,7 +235,8 @@ def train(
             return finish(exc.outcome, int(trainer.step.numpy()))
         except KeyboardInterrupt:
             manager.save(checkpoint_number=int(trainer.step.numpy()))
-            print(f"interrupted at step {int(trainer.step.numpy())}; continue with trainer.resume=true")
+            step = int(trainer.step.numpy())
+            log.warning("interrupted at step %d; continue with trainer.resume=true", step)
             mlflow.set_tag("outcome", "interrupted")
             mlflow.end_run(status="KILLED")
             raise
