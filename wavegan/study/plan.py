@@ -15,8 +15,10 @@ from wavegan import tracking
 from wavegan.cli.app import CONF_DIR
 from wavegan.errors import ConfigError, WaveganError
 from wavegan.study.search_space import describe, grid, override
-from wavegan.study.spec import PRUNERS, SAMPLERS, SweepSpec
+from wavegan.study.spec import NO_PRUNER, SweepSpec
+from wavegan.study.targets import TARGET, instantiate
 
+GRID_SAMPLER = "optuna.samplers.GridSampler"
 # Applied before the study's own overrides (which may change them): a sweep's runs print no progress bars.
 DRIVER_DEFAULTS = ["trainer.progress=false"]
 
@@ -127,7 +129,7 @@ def plan_study(spec: SweepSpec, training_overrides: list[str] | None = None) -> 
             variant.preprocessing, int(variant.data.slice_len), int(variant.data.sample_rate)
         )
     n_trials, grid_values = spec.n_trials, None
-    if spec.sampler["name"] == "grid":
+    if spec.sampler[TARGET] == GRID_SAMPLER:
         grid_values = grid(space)
         size = math.prod(len(v) for v in grid_values.values())
         if n_trials > size:
@@ -136,9 +138,9 @@ def plan_study(spec: SweepSpec, training_overrides: list[str] | None = None) -> 
     plan = Plan(spec, fixed, searched_groups, str(base.tracking.experiment), n_trials, grid_values, variants)
     make_sampler(plan)  # a bad sampler/pruner keyword fails here, not in a worker
     make_pruner(spec)
-    if spec.pruner["name"] != "none" and spec.prune_metric is None:
+    if spec.pruner[TARGET] != NO_PRUNER and spec.prune_metric is None:
         print(
-            f"sweep: pruner {spec.pruner['name']} is off: Optuna prunes single-objective studies only, on a "
+            f"sweep: pruner {spec.pruner_name} is off: Optuna prunes single-objective studies only, on a "
             "logged metric (set sweep.pruner.metric when the objective is divergence_rate)."
         )
     return plan
@@ -148,23 +150,14 @@ _ABSENT = object()
 
 
 def make_sampler(plan: Plan, seed_offset: int = 0) -> optuna.samplers.BaseSampler:
-    spec = plan.spec
-    kwargs = {k: v for k, v in spec.sampler.items() if k != "name"}
-    cls = getattr(optuna.samplers, SAMPLERS[spec.sampler["name"]])
-    if kwargs.get("seed") is not None:
+    extra = {}
+    if plan.spec.sampler.get("seed") is not None:
         # Workers (and a resumed run) must not replay the same random stream: offset the seed.
-        kwargs["seed"] = int(kwargs["seed"]) + seed_offset
+        extra["seed"] = int(plan.spec.sampler["seed"]) + seed_offset
     if plan.grid is not None:
-        kwargs["search_space"] = plan.grid
-    try:
-        return cls(**kwargs)
-    except Exception as exc:
-        raise ConfigError(f"sweep.sampler={spec.sampler}: {exc}") from None
+        extra["search_space"] = plan.grid
+    return instantiate("sampler", plan.spec.sampler, **extra)
 
 
 def make_pruner(spec: SweepSpec) -> optuna.pruners.BasePruner:
-    kwargs = {k: v for k, v in spec.pruner.items() if k not in ("name", "metric")}
-    try:
-        return getattr(optuna.pruners, PRUNERS[spec.pruner["name"]])(**kwargs)
-    except Exception as exc:
-        raise ConfigError(f"sweep.pruner={spec.pruner}: {exc}") from None
+    return instantiate("pruner", spec.pruner)

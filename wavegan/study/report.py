@@ -1050,7 +1050,7 @@ def log_report(report: Report, client, run_id: str) -> None:
             client.log_metric(run_id, name, value)
 
 
-def _parent_run(study: optuna.Study):
+def parent_run_for(study: optuna.Study):
     from mlflow.tracking import MlflowClient
 
     from wavegan import tracking

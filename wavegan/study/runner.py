@@ -261,7 +261,7 @@ class TrialRunner:
         state = {"completed": "complete"}.get(outcome, outcome)
         self.tracker.end_trial(run_id, state, metrics)
         if outcome == "pruned":
-            raise optuna.TrialPruned(f"pruned by {spec.pruner['name']} pruner")
+            raise optuna.TrialPruned(f"pruned by {spec.pruner_name} pruner")
         if outcome == "diverged":
             raise optuna.TrialPruned(f"diverged in {n_diverged} of {len(seeds)} seed(s)")
         return values[0] if len(values) == 1 else values
