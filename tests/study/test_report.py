@@ -191,14 +191,36 @@ def test_failed_and_multi_objective_studies_report(tmp_path):
 def test_report_command(tmp_path, capsys):
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
     loss_grid_study(storage, name="grid")
-    assert main(["--storage", storage, "--study", "grid", "--out", str(tmp_path / "out"), "--no-mlflow"]) == 0
-    assert (tmp_path / "out" / "summary.md").is_file() and "# Study grid" in capsys.readouterr().out
-    assert main(["--storage", storage, "--study", "nope"]) == 2
-    assert "no study 'nope'" in capsys.readouterr().err and "grid" in capsys.readouterr().err + "grid"
-    assert main(["--storage", "postgresql://alice:s3cr3t@127.0.0.1:1/x", "--study", "grid"]) == 2
+    out = tmp_path / "out"
+    argv = [f"report.storage={storage}", "report.study=grid", f"report.out={out}", "report.mlflow=false"]
+    assert main(argv) == 0
+    assert (out / "summary.md").is_file() and "# Study grid" in capsys.readouterr().out
+    assert main([f"report.storage={storage}", "report.study=nope"]) == 2
+    err = capsys.readouterr().err
+    assert "no study 'nope'" in err and "grid" in err and err.count("error:") == 1
+    assert main(["report.storage=postgresql://alice:s3cr3t@127.0.0.1:1/x", "report.study=grid"]) == 2
     err = capsys.readouterr().err
     assert "s3cr3t" not in err and "postgresql://***@127.0.0.1:1/x" in err
     assert main([]) == 2
+    assert "which study?" in capsys.readouterr().err
+    assert main(["--storage", storage]) == 2  # the old flags are gone: Hydra's usage error
+
+
+def test_report_command_reads_the_study_file(tmp_path, capsys):
+    """`sweep=<study file>`: storage, study name and folder come from the file, `sweep.*` overrides them."""
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    loss_grid_study(storage, name="grid")
+    study = tmp_path / "grid_study.yaml"
+    study.write_text(f"search_space: {{loss: 'choice(bce, wgan_gp)'}}\nstorage: {storage}\nstudy_name: x\n")
+    argv = [f"sweep={study}", f"sweep.results_dir={tmp_path / 'res'}", "report.mlflow=false"]
+    assert main([*argv, "sweep.study_name=grid"]) == 0
+    assert (tmp_path / "res" / "summary.md").is_file()
+    assert main(argv) == 2 and "no study 'x'" in capsys.readouterr().err
+    assert main(["sweep=grid_study"]) == 2  # a name, not a path: looked up in sweeps/ only
+    assert "Could not find 'sweep/grid_study'" in capsys.readouterr().err
+    assert main(["--help"]) == 0
+    help_text = capsys.readouterr().out
+    assert "report:\n  storage: null" in help_text and "optimizer_stability" in help_text
 
 
 FD = "median of eval/frechet_distance"

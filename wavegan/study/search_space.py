@@ -11,7 +11,7 @@
 
 The expressions are parsed by Hydra's own override grammar, so anything that works with Hydra's Optuna
 sweeper parses the same way here (and a typo gets Hydra's message). Keys are checked against the
-composed training config by `wavegan.study.runner` before any trial runs.
+composed training config by `wavegan.study.plan` before any trial runs.
 """
 
 from __future__ import annotations
