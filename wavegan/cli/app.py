@@ -72,6 +72,8 @@ def entry_point(
             saved = sys.argv
             try:
                 args = list(sys.argv[1:] if argv is None else argv)
+                if config_path == CONF_DIR:
+                    args = with_user_config_dir(args)
                 sys.argv = [sys.argv[0], *(prepare(args) if prepare else args)]
                 GlobalHydra.instance().clear()  # a command run before in this process (tests)
                 with _hydra_errors_raised():
@@ -86,6 +88,17 @@ def entry_point(
         return command
 
     return decorate
+
+
+def with_user_config_dir(args: list[str]) -> list[str]:
+    """A `conf/` folder in the working directory extends the shipped config groups (Hydra's --config-dir,
+    searched after the shipped conf/), unless the command line names a config dir itself. Not for the
+    sweep and report apps: there, study files are data and are found only by wavegan/study/compose.py."""
+    user = Path("conf")
+    given = any(a in ("--config-dir", "-cd") or a.startswith(("--config-dir=", "-cd=")) for a in args)
+    if given or not user.is_dir() or user.resolve() == CONF_DIR.resolve():
+        return args
+    return ["--config-dir", str(user.resolve()), *args]
 
 
 def exit_status(command: Callable[..., object], argv: list[str] | None = None) -> int:

@@ -424,8 +424,14 @@ SCHEMAS: dict[str, dict[str, type]] = {
 def register() -> None:
     """Store every schema in Hydra's ConfigStore (idempotent): `schema/<group>/<name>`, and the root
     `config_schema` that conf/config.yaml starts from."""
+    from omegaconf import OmegaConf
+
     store = ConfigStore.instance()
-    store.store(name="config_schema", node=Config)
+    # The root stays open to top-level keys other apps add on top of the training config (`wavegan sweep`
+    # composes it with its `sweep` group); Hydra still refuses unknown keys on the command line.
+    root = OmegaConf.structured(Config)
+    OmegaConf.set_struct(root, False)
+    store.store(name="config_schema", node=root)
     for group, schemas in SCHEMAS.items():
         for name, node in schemas.items():
             store.store(group=f"schema/{group}", name=name, node=node)
