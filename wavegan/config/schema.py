@@ -7,6 +7,9 @@ in its defaults list, so Hydra rejects an unknown key or a wrong type (`model.di
 different from its schema's defaults, with the reference for each choice. Value ranges and checks across
 keys live in wavegan/config/checks.py.
 
+One module for every group (over the ~400-line rule on purpose): the schemas side by side are the
+reference a user reads to learn what can be set, and they share the small enums.
+
 Choices that double as MLflow tags (model, loss, penalty, d_norm) are plain strings checked against the
 registries of the code that implements them; small closed sets are StrEnums, which OmegaConf checks on
 composition and which compare and print as their string values.
