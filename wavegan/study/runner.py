@@ -58,6 +58,7 @@ class SeedResult:
     seconds: float = float("nan")  # wall-clock of the seed's run (composing, training, evaluating)
     # Per objective: the run's real-data reference for its metric (eval/reference/<name>), if logged.
     references: dict[str, float | None] = field(default_factory=dict)
+    collapse: float | None = None  # stability/collapse (1: coverage fell to half its best), if evaluated
 
 
 class TrialRunner:
@@ -176,7 +177,11 @@ class TrialRunner:
                     )
                 values[objective.name] = value
         seconds = time.perf_counter() - started
-        return SeedResult(result.outcome, result.run_id, values, result.diverged_step, seconds, references)
+        collapse = result.metrics.get("stability/collapse")
+        collapse = float(collapse) if collapse is not None and math.isfinite(collapse) else None
+        return SeedResult(
+            result.outcome, result.run_id, values, result.diverged_step, seconds, references, collapse
+        )
 
     def _decided(self, seeds: list[SeedResult], remaining: int) -> bool:
         """True when the remaining seeds cannot make the aggregate finite (the trial counts as diverged).
@@ -241,6 +246,8 @@ class TrialRunner:
             "truncated": truncated,  # "" | "divergence" (divergence.stop_trial) | "pruned"
             "seconds": time.perf_counter() - started,
             "seed_seconds": [round(s.seconds, 3) for s in seeds],
+            # stability/collapse per seed (None where the run had too few evaluations): collapse rates.
+            "seed_collapses": [s.collapse for s in seeds],
             # The real-data reference of each objective's metric per seed (the reachable ceiling).
             "seed_references": {
                 o.name: [s.references.get(o.name) for s in seeds]

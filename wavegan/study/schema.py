@@ -72,6 +72,25 @@ class DivergenceSchema:
     stop_trial: bool = True
 
 
+class Expect(Enum):
+    """Which way the finding says the other cells differ from the baseline."""
+
+    better = "better"
+    worse = "worse"
+
+
+@dataclass
+class FindingSchema:
+    """A published (qualitative) finding the study tests: the report compares every cell of the study's
+    categorical grid with the `baseline` cell on quality, divergence rate and collapse rate, and says
+    whether the finding was reproduced, not reproduced, or undecided with the seeds run."""
+
+    statement: str = MISSING  # the finding in words
+    source: str = ""  # where it was published
+    baseline: dict[str, Any] = field(default_factory=dict)  # searched key -> the baseline cell's value
+    expect: Expect = Expect.better  # the other cells than the baseline
+
+
 @dataclass
 class SweepSchema:
     """A study. `sampler` and `pruner` are a short name (`tpe`, `median`, ...), a mapping with `name:` and
@@ -94,6 +113,7 @@ class SweepSchema:
     heartbeat_interval: int = 10  # seconds; a trial silent for grace_period seconds is failed and retried
     grace_period: int = 30
     max_retry: int | None = 3  # retries of a trial whose process died
+    finding: FindingSchema | None = None  # a published finding the report checks (see FindingSchema)
 
 
 @dataclass

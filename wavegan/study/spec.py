@@ -108,6 +108,7 @@ class SweepSpec:
     heartbeat_interval: int
     grace_period: int
     max_retry: int | None
+    finding: dict[str, Any] | None = None
 
     @property
     def directions(self) -> list[str]:
@@ -147,6 +148,7 @@ class SweepSpec:
             "n_jobs": self.n_jobs,
             "storage": mask_url(self.storage),
             "results_dir": str(self.results_dir),
+            "finding": self.finding,
         }
 
 
@@ -255,4 +257,19 @@ def build_spec(name: str, source: str, node: DictConfig | dict) -> SweepSpec:
         heartbeat_interval=heartbeat,
         grace_period=grace,
         max_retry=_at_least(raw, "max_retry", 0),
+        finding=_finding(raw["finding"], space),
     )
+
+
+def _finding(raw: dict[str, Any] | None, space: SearchSpace) -> dict[str, Any] | None:
+    """The finding the report checks; its baseline must name searched keys."""
+    if raw is None:
+        return None
+    raw = {**raw, "baseline": _flat(raw["baseline"])}
+    unknown = sorted(set(raw["baseline"]) - set(space.params))
+    if not raw["baseline"] or unknown:
+        raise ConfigError(
+            f"sweep.finding.baseline must give a value for searched keys only (not {unknown or 'nothing'}). "
+            f"Fix: e.g. baseline: {{{next(iter(space.params))}: <one of its choices>}}."
+        )
+    return raw

@@ -15,6 +15,8 @@ build_report(study, folder) writes to the study's results folder (sweeps/results
     comparisons.csv            every pair of settings of one parameter (or combination): whether their
                                quality-median intervals and their divergence-rate intervals overlap
                                                                                            (comparisons.py)
+    finding.csv                with a study file's `finding:`, each cell against the baseline cell on
+                               quality, divergence and collapse rates, and the verdict (finding.py)
     optimization_history.png, parallel_coordinate.png, slice.png, param_importances.png
                                Optuna's matplotlib plots; the quality plots carry the real-data
                                reference line                                                   (plots.py)
@@ -48,6 +50,7 @@ import optuna
 
 from wavegan.secret_masking import mask_url
 from wavegan.study.report.comparisons import comparisons_table
+from wavegan.study.report.finding import finding_section
 from wavegan.study.report.html_pages import plotly_pages
 from wavegan.study.report.plots import optuna_plots, setting_plots
 from wavegan.study.report.summary import summary_text
@@ -84,12 +87,16 @@ def build_report(study: optuna.Study, out_dir: Path | str) -> Report:
     runs, quality = runs_table(study)
     settings = settings_table(study, runs)
     comparisons = comparisons_table(settings, quality_minimized(study, quality))
+    _, _, finding = finding_section(study, settings, quality_minimized(study, quality))
     for name, df in (
         ("trials", trials),
         ("runs", runs),
         ("settings", settings),
         ("comparisons", comparisons),
+        ("finding", finding),
     ):
+        if name == "finding" and df.empty:
+            continue
         df.to_csv(out / f"{name}.csv", index=False)
         files.append(out / f"{name}.csv")
     references = None

@@ -19,6 +19,7 @@ from wavegan.study.report.comparisons import (
     stability_spread,
     trial_statement,
 )
+from wavegan.study.report.finding import finding_section
 from wavegan.study.report.importances import objective_importances, stability_importances
 from wavegan.study.report.plots import references_agree
 from wavegan.study.report.tables import objective_names, primary_parameters, quality_minimized
@@ -42,6 +43,12 @@ def summary_text(
     lower = quality_minimized(study, quality)
     primary = primary_parameters(study, settings)
     lines = _overview(study, trials, runs, metrics)
+    finding, finding_metrics = [], {}
+    if not settings.empty:
+        finding, finding_metrics, _ = finding_section(study, settings, lower)
+    if finding:
+        lines += ["", *finding]
+        metrics |= finding_metrics
     if quality and not settings.empty:
         lines += _reference_section(settings[settings["parameter"].isin(primary)], quality, lower, metrics)
     if primary and not settings.empty:

@@ -101,6 +101,7 @@ def runs_table(study: optuna.Study) -> tuple[pd.DataFrame, str | None]:
         values = seed_values.get(quality, []) if quality else []
         references = (t.user_attrs.get("seed_references") or {}).get(quality, []) if quality else []
         seconds = t.user_attrs.get("seed_seconds") or []
+        collapses = t.user_attrs.get("seed_collapses") or []
         for i, outcome in enumerate(t.user_attrs.get("seed_outcomes", [])):
             row = {
                 "trial": t.number,
@@ -111,6 +112,7 @@ def runs_table(study: optuna.Study) -> tuple[pd.DataFrame, str | None]:
             row["value"] = _at(values, i)
             row["reference"] = _at(references, i)
             row["seconds"] = _at(seconds, i)
+            row["collapsed"] = _at(collapses, i)
             row["truncated"] = _truncated(t)
             row |= {f"param {k}": v for k, v in t.params.items()}
             rows.append(row)
@@ -160,6 +162,10 @@ def setting_stats(group: pd.DataFrame) -> dict[str, Any]:
     reference = float(refs.median()) if len(refs) else np.nan
     seconds = group["seconds"].dropna() if "seconds" in group else pd.Series(dtype=float)
     truncated = group[group["truncated"] != ""]["trial"].nunique() if "truncated" in group else 0
+    # Collapse rate over the runs that were evaluated often enough to tell (stability/collapse recorded);
+    # a diverged run is counted under divergence, not here.
+    collapsed = group["collapsed"].dropna() if "collapsed" in group else pd.Series(dtype=float)
+    c_low, c_high = wilson_interval(int(collapsed.sum()), len(collapsed))
     return {
         "trials": int(group["trial"].nunique()) if "trial" in group else np.nan,
         "truncated_trials": int(truncated),
@@ -179,6 +185,10 @@ def setting_stats(group: pd.DataFrame) -> dict[str, Any]:
         "reference": reference,
         "x_reference": median / reference if math.isfinite(reference) and reference > 0 else np.nan,
         "seconds_per_run": float(seconds.median()) if len(seconds) else np.nan,
+        "collapse_runs": len(collapsed),
+        "collapse_rate": float(collapsed.mean()) if len(collapsed) else np.nan,
+        "collapse_ci_low": c_low if len(collapsed) else np.nan,
+        "collapse_ci_high": c_high if len(collapsed) else np.nan,
     }
 
 
