@@ -7,7 +7,7 @@
     wavegan sweep sweep=optimizer_stability sweep.storage=postgresql://u:pw@db/optuna  # N machines
     wavegan sweep sweep=optimizer_stability --cfg job     # print the checked study, run nothing
 
-How a study runs: wavegan/study/runner.py.
+How a study runs: wavegan/study/workers.py.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from omegaconf import OmegaConf
 
 from wavegan.errors import ConfigError, WaveganError
 from wavegan.secret_masking import mask_text
-from wavegan.study.runner import plan_study, run_sweep, setup_logging
+from wavegan.study.plan import plan_study
 from wavegan.study.spec import load_spec
+from wavegan.study.workers import run_sweep, setup_logging
 
 USAGE = __doc__.split("\n\n")[0] + "\n\n" + __doc__.split("\n\n")[1]
 
