@@ -1,7 +1,9 @@
 """MLflow for training runs: where runs go, what a run records, and the playable audio previews.
 
 MLflow 3 refuses its file store for run metadata, so metadata goes to `sqlite:///mlflow.db` and
-artifacts to `mlruns/` (both in the working directory); `MLFLOW_TRACKING_URI` overrides both. MLflow
+artifacts to `mlruns/` (both in the working directory); `MLFLOW_TRACKING_URI` overrides both: with a
+tracking server (http://host:5000) nothing is written locally, artifacts are uploaded through the server
+(its --artifacts-destination), and a server that does not answer is one clear message (`check_server`). MLflow
 has no audio logger: previews are WAV files plus a self-contained HTML page (data: URIs) whose <audio>
 tags play inside the MLflow UI's artifact iframe.
 """
@@ -15,6 +17,9 @@ import logging
 import os
 import subprocess
 import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -51,8 +56,31 @@ def find_experiment_id(name: str) -> str | None:
     return existing.experiment_id if existing is not None else None
 
 
+def check_server(uri: str, timeout: float = 10) -> None:
+    """An http(s) tracking URI must answer: one clear message now instead of MLflow's retries (minutes)
+    ending in a traceback. Any HTTP answer counts (a proxy may guard /health); only no answer fails."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    parts = urllib.parse.urlsplit(uri)
+    bare = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()  # credentials go by header
+    try:
+        with urllib.request.urlopen(f"{bare.rstrip('/')}/health", timeout=timeout):
+            return
+    except urllib.error.HTTPError:
+        return
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise WaveganError(
+            f"cannot reach the MLflow tracking server at {mask_url(uri)}: {mask_text(str(reason), uri)}. "
+            "Fix: start it (mlflow server --host 0.0.0.0 --port 5000 --backend-store-uri ... "
+            "--artifacts-destination ...) or correct MLFLOW_TRACKING_URI (unset, runs go to "
+            f"{DEFAULT_TRACKING_URI})."
+        ) from None
+
+
 def experiment_id(name: str) -> str:
     """The experiment's id, created with artifacts under mlruns/ unless the URI says otherwise."""
+    check_server(mlflow.get_tracking_uri())
     try:
         existing = mlflow.get_experiment_by_name(name)
         if existing is not None:

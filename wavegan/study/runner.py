@@ -28,10 +28,12 @@ import tempfile
 import time
 import traceback
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import optuna
 
+from wavegan.atomic import owner_tag
 from wavegan.errors import WaveganError
 from wavegan.metrics.seeds import reference_key
 from wavegan.secret_masking import mask_text
@@ -42,7 +44,15 @@ from wavegan.study.storage import ClaimLock, count_trials
 from wavegan.study.tracker import Tracker
 
 log = logging.getLogger("wavegan.sweep")
-CHECKPOINT_PREFIX = "wavegan-sweep-ckpt-"  # + pid: a trial's private checkpoint folder in the temp dir
+CHECKPOINT_PREFIX = "wavegan-sweep-ckpt-"  # + owner tag (host, pid): a trial's private checkpoint folder
+CHECKPOINT_ENV = "WAVEGAN_CHECKPOINT_DIR"
+
+
+def checkpoint_root() -> Path:
+    """Where trials keep their (private, short-lived) checkpoints: $WAVEGAN_CHECKPOINT_DIR/sweep-trials,
+    or the temp folder when it is unset."""
+    configured = os.environ.get(CHECKPOINT_ENV)
+    return Path(configured).expanduser() / "sweep-trials" if configured else Path(tempfile.gettempdir())
 
 
 class MissingMetric(WaveganError):
@@ -98,11 +108,14 @@ class TrialRunner:
             raise
         except Exception as exc:
             message = mask_text(f"{exc.__class__.__name__}: {exc}", spec.storage)[:2000]
-            trial.set_user_attr("outcome", "aborted" if isinstance(exc, MissingMetric) else "failed")
-            trial.set_user_attr("error", message)
+            # MLflow first, each step on its own: when the study database is what failed, the trial's
+            # run is still closed (and the trial itself is retried once its heartbeat lapses).
             with contextlib.suppress(Exception):
                 self.tracker.client.set_tag(run_id, "error", message[:5000])
                 self.tracker.end_trial(run_id, "failed", {}, "FAILED")
+            with contextlib.suppress(Exception):
+                trial.set_user_attr("outcome", "aborted" if isinstance(exc, MissingMetric) else "failed")
+                trial.set_user_attr("error", message)
             if isinstance(exc, MissingMetric):
                 self.fatal = exc
             else:  # the full traceback, masked; Optuna then logs only the masked message
@@ -130,7 +143,9 @@ class TrialRunner:
         spec = self.spec
         started = time.perf_counter()
         # Trials never resume and must never share checkpoints: a private folder, removed afterwards.
-        checkpoints = tempfile.mkdtemp(prefix=f"{CHECKPOINT_PREFIX}{os.getpid()}-")
+        root = checkpoint_root()
+        root.mkdir(parents=True, exist_ok=True)
+        checkpoints = tempfile.mkdtemp(prefix=f"{CHECKPOINT_PREFIX}{owner_tag()}-", dir=root)
         try:
             cfg = compose_config(self._trial_overrides(params, trial.number, seed, checkpoints))
             max_steps = int(cfg.trainer.max_steps)
