@@ -37,10 +37,11 @@ from wavegan.atomic import owner_tag
 from wavegan.errors import WaveganError
 from wavegan.metrics.seeds import reference_key
 from wavegan.secret_masking import mask_text
+from wavegan.study.claims import ClaimLock
 from wavegan.study.plan import Plan, compose_config
 from wavegan.study.search_space import format_value, override, suggest
 from wavegan.study.spec import DIVERGENCE_RATE
-from wavegan.study.storage import ClaimLock, count_trials
+from wavegan.study.storage import count_trials
 from wavegan.study.tracker import Tracker
 
 log = logging.getLogger("wavegan.sweep")

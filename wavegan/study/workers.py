@@ -5,7 +5,8 @@ write and log the report (`run_sweep`).
   total; rerunning the command runs only the trials still missing. A trial whose process died stops
   sending heartbeats; after `grace_period` seconds Optuna marks it FAIL and re-enqueues its parameters
   (RetryHeartbeatStaleTrialCallback), and the retry runs before any new trial.
-- Parallel: `sweep.n_jobs` spawned worker processes (each imports wavegan first). A worker claims a
+- Parallel: `sweep.n_jobs` spawned worker processes (each imports wavegan first; each gets one of the
+  GPUs in CUDA_VISIBLE_DEVICES, `worker_devices`). A worker claims a
   trial under the study's claim lock, counting finished + running + queued trials against n_trials, so
   no trial is lost or duplicated. Several machines share one study through a PostgreSQL storage URL,
   whose claim lock lives in the database (wavegan/study/storage.py); a worker rides out a database
@@ -32,12 +33,11 @@ from omegaconf import OmegaConf
 from wavegan.atomic import owner_gone
 from wavegan.errors import WaveganError
 from wavegan.secret_masking import mask_text, mask_url
+from wavegan.study.claims import ClaimLock, claim_lock
 from wavegan.study.plan import Plan, plan_study
 from wavegan.study.runner import CHECKPOINT_PREFIX, TrialRunner, checkpoint_root
 from wavegan.study.spec import SweepSpec
 from wavegan.study.storage import (
-    ClaimLock,
-    claim_lock,
     count_trials,
     fail_stale,
     is_unreachable,
@@ -165,6 +165,30 @@ def _spawned_worker(plan: Plan, parent_run: str, worker_index: int) -> None:
         sys.exit(130)
 
 
+def worker_devices(n_jobs: int, visible: str | None) -> list[str | None]:
+    """One GPU per worker: with CUDA_VISIBLE_DEVICES=0,1,2,3 and sweep.n_jobs=4, worker i sees device i
+    only (round robin when there are more workers than devices). None: leave the variable as it is."""
+    devices = [d.strip() for d in (visible or "").split(",") if d.strip()]
+    if n_jobs == 1 or not devices or devices == ["-1"]:
+        return [None] * n_jobs
+    return [devices[i % len(devices)] for i in range(n_jobs)]
+
+
+@contextlib.contextmanager
+def _environment(name: str, value: str | None):
+    """`name=value` in os.environ while a spawned process starts (it copies the environment)."""
+    before = os.environ.get(name)
+    if value is not None:
+        os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
+
+
 def run_workers(plan: Plan, parent_run: str) -> None:
     if plan.spec.n_jobs == 1:
         work(plan, parent_run)
@@ -174,8 +198,10 @@ def run_workers(plan: Plan, parent_run: str) -> None:
         context.Process(target=_spawned_worker, args=(plan, parent_run, i), name=f"wavegan-sweep-{i}")
         for i in range(plan.spec.n_jobs)
     ]
-    for process in processes:
-        process.start()
+    devices = worker_devices(len(processes), os.environ.get("CUDA_VISIBLE_DEVICES"))
+    for process, device in zip(processes, devices, strict=True):
+        with _environment("CUDA_VISIBLE_DEVICES", device):
+            process.start()
     try:
         for process in processes:
             process.join()
