@@ -11,6 +11,8 @@ tags play inside the MLflow UI's artifact iframe.
 from __future__ import annotations
 
 import base64
+import contextlib
+import fcntl
 import html
 import io
 import logging
@@ -26,6 +28,7 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import soundfile as sf
+from mlflow.exceptions import MlflowException
 from omegaconf import DictConfig, OmegaConf
 
 from wavegan.errors import WaveganError
@@ -78,19 +81,43 @@ def check_server(uri: str, timeout: float = 10) -> None:
         ) from None
 
 
+@contextlib.contextmanager
+def _store_lock(uri: str):
+    """Processes opening one SQLite tracking file at once (parallel multirun jobs) take turns: MLflow
+    creates and migrates its tables on first use, and two processes doing that at once fail."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    db = Path(uri[len("sqlite:///") :]).expanduser()
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(db.with_name(db.name + ".lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def experiment_id(name: str) -> str:
     """The experiment's id, created with artifacts under mlruns/ unless the URI says otherwise."""
-    check_server(mlflow.get_tracking_uri())
+    uri = mlflow.get_tracking_uri()
+    check_server(uri)
     try:
-        existing = mlflow.get_experiment_by_name(name)
-        if existing is not None:
-            return existing.experiment_id
-        location = None
-        if not os.environ.get("MLFLOW_TRACKING_URI"):
-            location = Path(DEFAULT_ARTIFACT_DIR).resolve().as_uri()
-        return mlflow.create_experiment(name, artifact_location=location)
+        with _store_lock(uri):
+            existing = mlflow.get_experiment_by_name(name)
+            if existing is not None:
+                return existing.experiment_id
+            location = None
+            if not os.environ.get("MLFLOW_TRACKING_URI"):
+                location = Path(DEFAULT_ARTIFACT_DIR).resolve().as_uri()
+            try:
+                return mlflow.create_experiment(name, artifact_location=location)
+            except MlflowException as exc:  # another process (machine) created it a moment ago
+                created = mlflow.get_experiment_by_name(name)
+                if exc.error_code != "RESOURCE_ALREADY_EXISTS" or created is None:
+                    raise
+                return created.experiment_id
     except Exception as exc:
-        uri = mlflow.get_tracking_uri()
         raise WaveganError(
             f"cannot reach the MLflow tracking store at {mask_url(uri)}: "
             f"{exc.__class__.__name__}: {mask_text(str(exc)[:200], uri)}. "

@@ -19,7 +19,8 @@ WAVEGAN = [sys.executable, "-c", "import sys; from wavegan.cli import main; sys.
 def test_a_multirun_on_the_joblib_launcher_runs_its_jobs_in_parallel_processes(tmp_path):
     tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), CUDA_VISIBLE_DEVICES="", MLFLOW_TRACKING_URI=tracking)
-    overrides = [o for o in TINY if not o.startswith("tracking.experiment")]
+    fast = ["trainer.max_steps=2", "trainer.preview_every=1000", "trainer.checkpoint_every=1000"]
+    overrides = [*(o for o in TINY if not o.startswith("tracking.experiment")), *fast]
     result = subprocess.run(
         [*WAVEGAN, "train", "-m", "hydra/launcher=parallel", *overrides, "seed=21,22",
          "tracking.log_model=false", "tracking.experiment=joblib-test",
@@ -37,7 +38,7 @@ def test_a_multirun_on_the_joblib_launcher_runs_its_jobs_in_parallel_processes(t
 
 def test_the_slurm_launcher_config_composes_one_gpu_per_job(tmp_path):
     result = subprocess.run(
-        [*WAVEGAN, "train", "-m", "hydra/launcher=slurm", "hydra.launcher.partition=gpu", "seed=0,1",
+        [*WAVEGAN, "train", "hydra/launcher=slurm", "hydra.launcher.partition=gpu",
          "--cfg", "hydra", "--package", "hydra.launcher"],
         cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)), capture_output=True, text=True,
         timeout=300,
