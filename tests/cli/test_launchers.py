@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 
 import mlflow
 import pytest
 
 from tests.conftest import REPO_ROOT, TINY
+from tests.machines import WAVEGAN
 
 pytestmark = pytest.mark.system
-WAVEGAN = [sys.executable, "-c", "import sys; from wavegan.cli import main; sys.exit(main())"]
 
 
 def test_a_multirun_on_the_joblib_launcher_runs_its_jobs_in_parallel_processes(tmp_path):

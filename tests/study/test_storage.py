@@ -7,7 +7,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import subprocess
-import sys
 
 import optuna
 import pytest
@@ -15,13 +14,13 @@ import sqlalchemy
 import yaml
 
 from tests.conftest import REPO_ROOT
+from tests.machines import WAVEGAN
 from tests.servers import free_port
 from wavegan.errors import ConfigError, WaveganError
 from wavegan.study.claims import AdvisoryClaimLock
 from wavegan.study.storage import StudyStorage, engine_kwargs, is_unreachable, rdb_url
 
 SECRET = "s3cr3t-pw"
-WAVEGAN = [sys.executable, "-c", "import sys; from wavegan.cli import main; sys.exit(main())"]
 
 
 def test_postgresql_urls_go_through_psycopg_3():
@@ -114,3 +113,13 @@ def test_the_storage_survives_a_database_restart(postgres_server):
         postgres_server.start()
     study.tell(trial, 1.0)
     assert [t.value for t in study.get_trials()] == [1.0]
+
+
+def test_each_worker_on_a_machine_gets_one_gpu():
+    from wavegan.study.workers import worker_devices
+
+    assert worker_devices(4, "0,1,2,3") == ["0", "1", "2", "3"]
+    assert worker_devices(3, "2,5") == ["2", "5", "2"]  # more workers than GPUs: shared round robin
+    assert worker_devices(2, "") == [None, None]  # no GPU (CPU only): left as it is
+    assert worker_devices(2, None) == [None, None]  # unset: every worker sees every GPU
+    assert worker_devices(1, "0,1") == [None]  # one worker keeps them all

@@ -6,11 +6,11 @@ write and log the report (`run_sweep`).
   sending heartbeats; after `grace_period` seconds Optuna marks it FAIL and re-enqueues its parameters
   (RetryHeartbeatStaleTrialCallback), and the retry runs before any new trial.
 - Parallel: `sweep.n_jobs` spawned worker processes (each imports wavegan first; each gets one of the
-  GPUs in CUDA_VISIBLE_DEVICES, `worker_devices`). A worker claims a
-  trial under the study's claim lock, counting finished + running + queued trials against n_trials, so
-  no trial is lost or duplicated. Several machines share one study through a PostgreSQL storage URL,
-  whose claim lock lives in the database (wavegan/study/storage.py); a worker rides out a database
-  restart (`Outage`) and its trial in flight is retried.
+  GPUs in CUDA_VISIBLE_DEVICES, `worker_devices`). A worker claims a trial under the study's claim lock,
+  counting finished + running + queued trials against n_trials, so no trial is lost or duplicated.
+  Several machines share one study through a PostgreSQL storage URL, whose claim lock lives in the
+  database (wavegan/study/claims.py); a worker rides out a database restart (`Outage`), and a trial
+  that failed on it is retried.
 - One trial: wavegan/study/runner.py.
 - MLflow: one parent run per study (found again on resume through a study user attr), a nested run per
   trial, and train()'s run per seed nested under it (wavegan/study/tracker.py). The report
