@@ -39,7 +39,7 @@ def study_file(name: str, n_trials: int, **keys) -> dict:
         "pruner": "none",
         "n_trials": n_trials,
         "heartbeat_interval": 1,
-        "grace_period": 5,
+        "grace_period": 10,  # a worker starved of CPU for longer is taken for dead (see lost_claim)
     } | keys
 
 

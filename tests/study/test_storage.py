@@ -123,3 +123,23 @@ def test_each_worker_on_a_machine_gets_one_gpu():
     assert worker_devices(2, "") == [None, None]  # no GPU (CPU only): left as it is
     assert worker_devices(2, None) == [None, None]  # unset: every worker sees every GPU
     assert worker_devices(1, "0,1") == [None]  # one worker keeps them all
+
+
+def test_a_trial_failed_under_its_live_worker_is_dropped_not_fatal(tmp_path):
+    """A worker starved of CPU past grace_period is taken for dead: another worker fails its trial and
+    queues the retry. When the starved worker then reports, its result is dropped and it goes on."""
+    from types import SimpleNamespace
+
+    from optuna.trial import TrialState
+
+    from wavegan.study.runner import TrialRunner
+
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'study.db'}")
+    trial = study.ask()
+    study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)  # as fail_stale does
+    runner = TrialRunner.__new__(TrialRunner)
+    runner.study, runner.spec, runner.trial_number = study, SimpleNamespace(grace_period=10), trial.number
+    with pytest.raises(ValueError) as error:
+        study.tell(trial, 1.0)
+    assert runner.lost_claim(error.value)
+    assert not runner.lost_claim(RuntimeError("something else"))

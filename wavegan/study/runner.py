@@ -81,9 +81,11 @@ class TrialRunner:
         self.tracker, self.parent_run, self.lock = tracker, parent_run, lock
         self.fatal: WaveganError | None = None
         self.ran = 0
+        self.trial_number: int | None = None  # the trial being (or last) run
 
     def objective(self, trial: optuna.Trial):
         self.lock.release()  # the trial is claimed (it exists as RUNNING): other workers may claim the next
+        self.trial_number = trial.number
         spec = self.spec
         earlier = count_trials(self.study.get_trials(deepcopy=False), before=trial.number)
         if earlier.done + earlier.running + earlier.waiting >= self.plan.n_trials:
@@ -124,6 +126,28 @@ class TrialRunner:
                     "trial %d failed:\n%s", trial.number, mask_text(traceback.format_exc(), spec.storage)
                 )
             raise TrialFailed(message) from None
+
+    def lost_claim(self, exc: BaseException) -> bool:
+        """True when `exc` says the trial just run was finished under this worker: another worker took
+        it for dead (its heartbeat was late by grace_period: a starved or paused process), failed it and
+        queued its retry. Its result is dropped; the retry counts."""
+        if self.trial_number is None or not isinstance(
+            exc, ValueError | optuna.exceptions.UpdateFinishedTrialError
+        ):
+            return False
+        try:
+            trial = next(t for t in self.study.get_trials(deepcopy=False) if t.number == self.trial_number)
+        except Exception:
+            return False
+        if trial.state != optuna.trial.TrialState.FAIL:
+            return False
+        log.warning(
+            "trial %d was failed by another worker while it ran here (no heartbeat for %d s: raise "
+            "sweep.grace_period if this machine is overloaded); its retry counts, this result is dropped",
+            trial.number,
+            self.spec.grace_period,
+        )
+        return True
 
     def _trial_overrides(self, params: dict[str, Any], number: int, seed: int, checkpoints: str) -> list[str]:
         return [

@@ -132,6 +132,8 @@ def _claim_and_run(plan: Plan, study: optuna.Study, runner: TrialRunner, lock: C
                 lock.release()
             outage.over()
         except Exception as exc:
+            if runner.lost_claim(exc):
+                continue
             if not is_unreachable(exc):
                 raise
             outage.wait(exc)
