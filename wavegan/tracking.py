@@ -1,7 +1,9 @@
 """MLflow for training runs: where runs go, what a run records, and the playable audio previews.
 
 MLflow 3 refuses its file store for run metadata, so metadata goes to `sqlite:///mlflow.db` and
-artifacts to `mlruns/` (both in the working directory); `MLFLOW_TRACKING_URI` overrides both. MLflow
+artifacts to `mlruns/` (both in the working directory); `MLFLOW_TRACKING_URI` overrides both: with a
+tracking server (http://host:5000) nothing is written locally, artifacts are uploaded through the server
+(its --artifacts-destination), and a server that does not answer is one clear message (`check_server`). MLflow
 has no audio logger: previews are WAV files plus a self-contained HTML page (data: URIs) whose <audio>
 tags play inside the MLflow UI's artifact iframe.
 """
@@ -9,18 +11,24 @@ tags play inside the MLflow UI's artifact iframe.
 from __future__ import annotations
 
 import base64
+import contextlib
+import fcntl
 import html
 import io
 import logging
 import os
 import subprocess
 import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
 import mlflow
 import numpy as np
 import soundfile as sf
+from mlflow.exceptions import MlflowException
 from omegaconf import DictConfig, OmegaConf
 
 from wavegan.errors import WaveganError
@@ -51,18 +59,65 @@ def find_experiment_id(name: str) -> str | None:
     return existing.experiment_id if existing is not None else None
 
 
+def check_server(uri: str, timeout: float = 10) -> None:
+    """An http(s) tracking URI must answer: one clear message now instead of MLflow's retries (minutes)
+    ending in a traceback. Any HTTP answer counts (a proxy may guard /health); only no answer fails."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    parts = urllib.parse.urlsplit(uri)
+    bare = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()  # credentials go by header
+    try:
+        with urllib.request.urlopen(f"{bare.rstrip('/')}/health", timeout=timeout):
+            return
+    except urllib.error.HTTPError:
+        return
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise WaveganError(
+            f"cannot reach the MLflow tracking server at {mask_url(uri)}: {mask_text(str(reason), uri)}. "
+            "Fix: start it (mlflow server --host 0.0.0.0 --port 5000 --backend-store-uri ... "
+            "--artifacts-destination ...) or correct MLFLOW_TRACKING_URI (unset, runs go to "
+            f"{DEFAULT_TRACKING_URI})."
+        ) from None
+
+
+@contextlib.contextmanager
+def _store_lock(uri: str):
+    """Processes opening one SQLite tracking file at once (parallel multirun jobs) take turns: MLflow
+    creates and migrates its tables on first use, and two processes doing that at once fail."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    db = Path(uri[len("sqlite:///") :]).expanduser()
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(db.with_name(db.name + ".lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def experiment_id(name: str) -> str:
     """The experiment's id, created with artifacts under mlruns/ unless the URI says otherwise."""
+    uri = mlflow.get_tracking_uri()
+    check_server(uri)
     try:
-        existing = mlflow.get_experiment_by_name(name)
-        if existing is not None:
-            return existing.experiment_id
-        location = None
-        if not os.environ.get("MLFLOW_TRACKING_URI"):
-            location = Path(DEFAULT_ARTIFACT_DIR).resolve().as_uri()
-        return mlflow.create_experiment(name, artifact_location=location)
+        with _store_lock(uri):
+            existing = mlflow.get_experiment_by_name(name)
+            if existing is not None:
+                return existing.experiment_id
+            location = None
+            if not os.environ.get("MLFLOW_TRACKING_URI"):
+                location = Path(DEFAULT_ARTIFACT_DIR).resolve().as_uri()
+            try:
+                return mlflow.create_experiment(name, artifact_location=location)
+            except MlflowException as exc:  # another process (machine) created it a moment ago
+                created = mlflow.get_experiment_by_name(name)
+                if exc.error_code != "RESOURCE_ALREADY_EXISTS" or created is None:
+                    raise
+                return created.experiment_id
     except Exception as exc:
-        uri = mlflow.get_tracking_uri()
         raise WaveganError(
             f"cannot reach the MLflow tracking store at {mask_url(uri)}: "
             f"{exc.__class__.__name__}: {mask_text(str(exc)[:200], uri)}. "

@@ -28,21 +28,32 @@ import tempfile
 import time
 import traceback
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import optuna
 
+from wavegan.atomic import owner_tag
 from wavegan.errors import WaveganError
 from wavegan.metrics.seeds import reference_key
 from wavegan.secret_masking import mask_text
+from wavegan.study.claims import ClaimLock
 from wavegan.study.plan import Plan, compose_config
 from wavegan.study.search_space import format_value, override, suggest
 from wavegan.study.spec import DIVERGENCE_RATE
-from wavegan.study.storage import ClaimLock, count_trials
+from wavegan.study.storage import count_trials
 from wavegan.study.tracker import Tracker
 
 log = logging.getLogger("wavegan.sweep")
-CHECKPOINT_PREFIX = "wavegan-sweep-ckpt-"  # + pid: a trial's private checkpoint folder in the temp dir
+CHECKPOINT_PREFIX = "wavegan-sweep-ckpt-"  # + owner tag (host, pid): a trial's private checkpoint folder
+CHECKPOINT_ENV = "WAVEGAN_CHECKPOINT_DIR"
+
+
+def checkpoint_root() -> Path:
+    """Where trials keep their (private, short-lived) checkpoints: $WAVEGAN_CHECKPOINT_DIR/sweep-trials,
+    or the temp folder when it is unset."""
+    configured = os.environ.get(CHECKPOINT_ENV)
+    return Path(configured).expanduser() / "sweep-trials" if configured else Path(tempfile.gettempdir())
 
 
 class MissingMetric(WaveganError):
@@ -71,9 +82,11 @@ class TrialRunner:
         self.tracker, self.parent_run, self.lock = tracker, parent_run, lock
         self.fatal: WaveganError | None = None
         self.ran = 0
+        self.trial_number: int | None = None  # the trial being (or last) run
 
     def objective(self, trial: optuna.Trial):
         self.lock.release()  # the trial is claimed (it exists as RUNNING): other workers may claim the next
+        self.trial_number = trial.number
         spec = self.spec
         earlier = count_trials(self.study.get_trials(deepcopy=False), before=trial.number)
         if earlier.done + earlier.running + earlier.waiting >= self.plan.n_trials:
@@ -99,11 +112,14 @@ class TrialRunner:
             raise
         except Exception as exc:
             message = mask_text(f"{exc.__class__.__name__}: {exc}", spec.storage)[:2000]
-            trial.set_user_attr("outcome", "aborted" if isinstance(exc, MissingMetric) else "failed")
-            trial.set_user_attr("error", message)
+            # MLflow first, each step on its own: when the study database is what failed, the trial's
+            # run is still closed (and the trial itself is retried once its heartbeat lapses).
             with contextlib.suppress(Exception):
                 self.tracker.client.set_tag(run_id, "error", message[:5000])
                 self.tracker.end_trial(run_id, "failed", {}, "FAILED")
+            with contextlib.suppress(Exception):
+                trial.set_user_attr("outcome", "aborted" if isinstance(exc, MissingMetric) else "failed")
+                trial.set_user_attr("error", message)
             if isinstance(exc, MissingMetric):
                 self.fatal = exc
             else:  # the full traceback, masked; Optuna then logs only the masked message
@@ -111,6 +127,28 @@ class TrialRunner:
                     "trial %d failed:\n%s", trial.number, mask_text(traceback.format_exc(), spec.storage)
                 )
             raise TrialFailed(message) from None
+
+    def lost_claim(self, exc: BaseException) -> bool:
+        """True when `exc` says the trial just run was finished under this worker: another worker took
+        it for dead (its heartbeat was late by grace_period: a starved or paused process), failed it and
+        queued its retry. Its result is dropped; the retry counts."""
+        if self.trial_number is None or not isinstance(
+            exc, ValueError | optuna.exceptions.UpdateFinishedTrialError
+        ):
+            return False
+        try:
+            trial = next(t for t in self.study.get_trials(deepcopy=False) if t.number == self.trial_number)
+        except Exception:
+            return False
+        if trial.state != optuna.trial.TrialState.FAIL:
+            return False
+        log.warning(
+            "trial %d was failed by another worker while it ran here (no heartbeat for %d s: raise "
+            "sweep.grace_period if this machine is overloaded); its retry counts, this result is dropped",
+            trial.number,
+            self.spec.grace_period,
+        )
+        return True
 
     def _trial_overrides(self, params: dict[str, Any], number: int, seed: int, checkpoints: str) -> list[str]:
         return [
@@ -131,7 +169,9 @@ class TrialRunner:
         spec = self.spec
         started = time.perf_counter()
         # Trials never resume and must never share checkpoints: a private folder, removed afterwards.
-        checkpoints = tempfile.mkdtemp(prefix=f"{CHECKPOINT_PREFIX}{os.getpid()}-")
+        root = checkpoint_root()
+        root.mkdir(parents=True, exist_ok=True)
+        checkpoints = tempfile.mkdtemp(prefix=f"{CHECKPOINT_PREFIX}{owner_tag()}-", dir=root)
         try:
             cfg = compose_config(self._trial_overrides(params, trial.number, seed, checkpoints))
             max_steps = int(cfg.trainer.max_steps)

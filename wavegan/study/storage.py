@@ -1,11 +1,25 @@
-"""Where a study lives: its Optuna storage (`open_storage`, `open_study`), the machine-wide claim lock
-(`ClaimLock`), and what counts toward `sweep.n_trials` (`count_trials`, `fail_stale`)."""
+"""Where a study lives: its Optuna storage (`open_storage`, `open_study`), what counts toward
+`sweep.n_trials` (`count_trials`, `fail_stale`), and telling a database outage from other errors
+(`is_unreachable`). The lock under which a worker claims a trial: wavegan/study/claims.py.
+
+Many workers on one study (several machines, one PostgreSQL database):
+- Dead workers: Optuna's heartbeat (heartbeat_interval, grace_period) and RetryHeartbeatStaleTrialCallback
+  fail a silent trial and re-enqueue its parameters. Heartbeats that fail while the database is briefly
+  down are skipped, not fatal (`StudyStorage`): a trial outliving a restart keeps its claim.
+- Connections: pool_pre_ping (a connection the server closed, e.g. across a restart, is replaced before
+  use), a small pool per worker (main thread + heartbeat thread; 20 workers stay under PostgreSQL's
+  default max_connections=100) and a connect timeout (an unreachable host fails in seconds, not minutes).
+  Not used: GrpcStorageProxy (for thousands of nodes; one more server to run and lose) and JournalStorage
+  (needs a shared file system with working locks, or Redis; the RDB is already there).
+- `postgresql://` (and `postgres://`) URLs go through psycopg 3 (`pip install 'wavegan[postgres]'`).
+"""
 
 from __future__ import annotations
 
-import fcntl
-import os
-import tempfile
+import importlib.util
+import logging
+import random
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,40 +31,176 @@ from optuna.trial import TrialState
 from wavegan.errors import ConfigError, WaveganError
 from wavegan.secret_masking import mask_text, mask_url
 from wavegan.study.plan import Plan, make_pruner, make_sampler
-from wavegan.study.spec import SweepSpec, fingerprint
+from wavegan.study.spec import SweepSpec
 
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+log = logging.getLogger("wavegan.sweep")
+
+POSTGRES_EXTRA = "pip install 'wavegan[postgres]'"
+CONNECT_TIMEOUT = 10  # seconds: an unreachable database host fails fast
+CREATE_ATTEMPTS = 5  # opening a fresh database at once with other workers (see _lost_creation_race)
+
+
+class StorageUnreachable(WaveganError):
+    """The study's database cannot be reached (down, wrong host/port/credentials)."""
+
+
+def rdb_url(url: str) -> str:
+    """The URL SQLAlchemy gets: `postgresql://` and `postgres://` through psycopg 3 (SQLAlchemy would pick
+    psycopg2, which wavegan does not install); a missing driver is one message naming the extra."""
+    scheme, sep, rest = url.partition("://")
+    if scheme in ("postgresql", "postgres"):
+        scheme = "postgresql+psycopg"
+    driver = {"postgresql+psycopg": "psycopg", "postgresql+psycopg2": "psycopg2"}.get(scheme)
+    if driver is not None and importlib.util.find_spec(driver) is None:
+        fix = POSTGRES_EXTRA if driver == "psycopg" else f"pip install psycopg2-binary, or {POSTGRES_EXTRA} "
+        fix += "" if driver == "psycopg" else "and a postgresql+psycopg:// URL"
+        raise ConfigError(
+            f"sweep.storage={mask_url(url)} needs the PostgreSQL driver {driver}, which is not installed. "
+            f"Fix: {fix}."
+        )
+    return scheme + sep + rest
+
+
+def is_postgres(url: str) -> bool:
+    return url.partition("://")[0].split("+")[0] in ("postgresql", "postgres")
+
+
+def engine_kwargs(url: str) -> dict[str, Any]:
+    if url.startswith("sqlite:///"):
+        return {"connect_args": {"timeout": 120}}  # several workers write to one file
+    if is_postgres(url):
+        return {
+            "pool_pre_ping": True,
+            "pool_size": 2,
+            "max_overflow": 3,
+            "connect_args": {"connect_timeout": CONNECT_TIMEOUT},
+        }
+    return {"pool_pre_ping": True}
+
+
+def is_unreachable(exc: BaseException) -> bool:
+    """True when `exc` (or what caused it) is a lost or refused database connection."""
+    import sqlalchemy.exc
+
+    LOST_CONNECTION = sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError  # noqa: N806
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, StorageUnreachable | LOST_CONNECTION):
+            return True
+        if isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.connection_invalidated:
+            return True
+        if type(exc).__module__.startswith("psycopg") and type(exc).__name__ == "OperationalError":
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def unreachable(url: str, exc: BaseException) -> StorageUnreachable:
+    """One message naming the (masked) URL, what went wrong and the fix."""
+    root = exc
+    while root.__cause__ is not None:
+        root = root.__cause__
+    detail = str(root).strip().splitlines()[0] if str(root).strip() else ""
+    return StorageUnreachable(
+        f"cannot open the study storage {mask_url(url)}: {root.__class__.__name__}: "
+        f"{mask_text(detail, url)}. "
+        "Fix: start the database server, or correct sweep.storage (host, port, user, password and "
+        "database must be reachable from this machine)."
+    )
+
+
+class StudyStorage(optuna.storages.RDBStorage):
+    """Optuna's RDBStorage whose heartbeat survives a short database outage. Optuna's heartbeat thread
+    ends at the first failed write; the trial would then look dead and be retried while it still runs."""
+
+    def record_heartbeat(self, trial_id: int) -> None:
+        try:
+            super().record_heartbeat(trial_id)
+        except Exception as exc:
+            if not is_unreachable(exc):
+                raise
+            log.warning("heartbeat of trial id %d not recorded: the study database is unreachable", trial_id)
+
+
+class RetryStaleTrials:
+    """Optuna's RetryHeartbeatStaleTrialCallback (re-enqueue a dead trial's parameters, up to max_retry
+    times), remembering the trials it failed: the worker that noticed closes their MLflow runs."""
+
+    def __init__(self, max_retry: int | None) -> None:
+        self._retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry)
+        self.failed: list[optuna.trial.FrozenTrial] = []
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        self._retry(study, trial)
+        self.failed.append(trial)
+
+
+def fail_stale(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """Fail the trials whose heartbeat lapsed (their process died) and queue their retries; returns them."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        optuna.storages.fail_stale_trials(study)
+    storage = study._storage  # Optuna's cache in front of the RDBStorage; it hands the callback through
+    callback = getattr(storage, "get_heartbeat_stale_trial_callback", lambda: None)()
+    if not isinstance(callback, RetryStaleTrials):
+        return []
+    failed, callback.failed = callback.failed, []
+    return failed
 
 
 def _rdb(url: str, **kwargs) -> optuna.storages.RDBStorage:
-    return optuna.storages.RDBStorage(url, **kwargs)  # one place to construct it (tests substitute the URL)
+    """One place to construct the storage (tests substitute the URL), with the engine settings its URL's
+    database needs."""
+    return StudyStorage(url, engine_kwargs=engine_kwargs(url), **kwargs)
 
 
 def open_storage(spec: SweepSpec) -> optuna.storages.RDBStorage:
     url = spec.storage
-    engine_kwargs: dict[str, Any] = {}
     if url.startswith("sqlite:///"):
         Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
-        engine_kwargs = {"connect_args": {"timeout": 120}}  # several workers write to one file
-    try:
-        return _rdb(
-            url,
-            engine_kwargs=engine_kwargs,
-            heartbeat_interval=spec.heartbeat_interval,
-            grace_period=spec.grace_period,
-            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(spec.max_retry),
-        )
-    except Exception as exc:
-        raise WaveganError(
-            f"cannot open the study storage {mask_url(url)}: {exc.__class__.__name__}: "
-            f"{mask_text(str(exc).splitlines()[0] if str(exc) else '', url)}. Fix: check sweep.storage (a "
-            "reachable database URL; postgresql:// needs the psycopg2 package)."
-        ) from None
+    for attempt in range(CREATE_ATTEMPTS):
+        try:
+            return _rdb(
+                rdb_url(url),
+                heartbeat_interval=spec.heartbeat_interval,
+                grace_period=spec.grace_period,
+                heartbeat_stale_trial_callback=RetryStaleTrials(spec.max_retry),
+            )
+        except WaveganError:
+            raise
+        except ImportError as exc:  # another database's driver (mysql+pymysql://, ...)
+            cause = exc.__cause__ or exc
+            raise ConfigError(
+                f"sweep.storage={mask_url(url)} needs a database driver that is not installed ({cause}). "
+                f"Fix: pip install it (PostgreSQL: {POSTGRES_EXTRA})."
+            ) from None
+        except Exception as exc:
+            if not _lost_creation_race(exc) or attempt == CREATE_ATTEMPTS - 1:
+                raise unreachable(url, exc) from None
+            time.sleep(0.2 + random.random())  # the winner is creating the tables: try again after it
+    raise AssertionError("unreachable")
 
 
-def open_study(plan: Plan, create: bool = False, seed_offset: int = 0) -> optuna.Study:
+def _lost_creation_race(exc: BaseException) -> bool:
+    """Workers opening a fresh database at once all create Optuna's tables; on PostgreSQL the losers get
+    a unique violation (pg_type, alembic_version). Opening again then finds the tables."""
+    import sqlalchemy.exc
+
+    return isinstance(exc, sqlalchemy.exc.IntegrityError | sqlalchemy.exc.ProgrammingError) or (
+        isinstance(exc.__cause__, sqlalchemy.exc.IntegrityError)
+    )
+
+
+def open_study(
+    plan: Plan,
+    create: bool = False,
+    seed_offset: int = 0,
+    storage: optuna.storages.RDBStorage | None = None,
+) -> optuna.Study:
     spec = plan.spec
-    storage = open_storage(spec)
+    storage = storage or open_storage(spec)
     sampler, pruner = make_sampler(plan, seed_offset), make_pruner(spec)
     try:
         if create:
@@ -67,6 +217,8 @@ def open_study(plan: Plan, create: bool = False, seed_offset: int = 0) -> optuna
                 study_name=spec.study_name, storage=storage, sampler=sampler, pruner=pruner
             )
     except Exception as exc:
+        if is_unreachable(exc):
+            raise unreachable(spec.storage, exc) from None
         raise WaveganError(
             f"cannot open study {spec.study_name} in {mask_url(spec.storage)}: "
             f"{mask_text(str(exc), spec.storage)}"
@@ -83,39 +235,6 @@ def open_study(plan: Plan, create: bool = False, seed_offset: int = 0) -> optuna
             "sweep.study_name (or the original objective)."
         )
     return study
-
-
-def lock_path(spec: SweepSpec) -> Path:
-    return (
-        Path(tempfile.gettempdir())
-        / f"wavegan-sweep-{fingerprint(spec.storage + '|' + spec.study_name)}.lock"
-    )
-
-
-class ClaimLock:
-    """A machine-wide lock per study (flock on a file in the temp folder): claiming a trial (count, then
-    ask) happens under it, so workers on one machine never start more trials than the study holds."""
-
-    def __init__(self, path: Path) -> None:
-        self.path, self._fd = path, None
-
-    def acquire(self) -> None:
-        fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o666)
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        self._fd = fd
-
-    def release(self) -> None:
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
-
-    def __enter__(self) -> ClaimLock:
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.release()
 
 
 @dataclass
@@ -146,9 +265,3 @@ def count_trials(trials: list[optuna.trial.FrozenTrial], before: int | None = No
         elif t.state == TrialState.WAITING:
             waiting += 1
     return Counts(done, running, waiting)
-
-
-def fail_stale(study: optuna.Study) -> None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        optuna.storages.fail_stale_trials(study)

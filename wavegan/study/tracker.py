@@ -105,16 +105,20 @@ class Tracker:
     def close_orphans(self, study: optuna.Study) -> None:
         """Runs of trials whose process died: marked failed/KILLED instead of RUNNING forever."""
         for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
-            run_id = t.user_attrs.get("mlflow_run_id")
-            if t.user_attrs.get("outcome") != "running" or not self._alive(run_id):
-                continue
-            with contextlib.suppress(Exception):
-                if self.client.get_run(run_id).info.status == "RUNNING":
-                    self.client.set_tag(run_id, "state", "failed")
-                    self.client.set_tag(run_id, "error", "the trial's process died; retried as a new trial")
-                    self.client.set_terminated(run_id, "KILLED")
-                for child in self.client.search_runs(
-                    [self.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{run_id}'"
-                ):
-                    if child.info.status == "RUNNING":
-                        self.client.set_terminated(child.info.run_id, "KILLED")
+            self.close_orphan(t)
+
+    def close_orphan(self, trial: optuna.trial.FrozenTrial) -> None:
+        """The run of one trial whose process died (and its seeds' runs), if still open."""
+        run_id = trial.user_attrs.get("mlflow_run_id")
+        if trial.user_attrs.get("outcome") != "running" or not self._alive(run_id):
+            return
+        with contextlib.suppress(Exception):
+            if self.client.get_run(run_id).info.status == "RUNNING":
+                self.client.set_tag(run_id, "state", "failed")
+                self.client.set_tag(run_id, "error", "the trial's process died; retried as a new trial")
+                self.client.set_terminated(run_id, "KILLED")
+            for child in self.client.search_runs(
+                [self.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{run_id}'"
+            ):
+                if child.info.status == "RUNNING":
+                    self.client.set_terminated(child.info.run_id, "KILLED")

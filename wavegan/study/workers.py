@@ -5,10 +5,12 @@ write and log the report (`run_sweep`).
   total; rerunning the command runs only the trials still missing. A trial whose process died stops
   sending heartbeats; after `grace_period` seconds Optuna marks it FAIL and re-enqueues its parameters
   (RetryHeartbeatStaleTrialCallback), and the retry runs before any new trial.
-- Parallel: `sweep.n_jobs` spawned worker processes (each imports wavegan first). A worker claims a
-  trial under a machine-wide file lock, counting finished + running + queued trials against n_trials,
-  so no trial is lost or duplicated; several machines share one study through an RDB storage URL (a
-  rare end-of-study race there is caught after the claim and recorded as outcome=surplus).
+- Parallel: `sweep.n_jobs` spawned worker processes (each imports wavegan first; each gets one of the
+  GPUs in CUDA_VISIBLE_DEVICES, `worker_devices`). A worker claims a trial under the study's claim lock,
+  counting finished + running + queued trials against n_trials, so no trial is lost or duplicated.
+  Several machines share one study through a PostgreSQL storage URL, whose claim lock lives in the
+  database (wavegan/study/claims.py); a worker rides out a database restart (`Outage`), and a trial
+  that failed on it is retried.
 - One trial: wavegan/study/runner.py.
 - MLflow: one parent run per study (found again on resume through a study user attr), a nested run per
   trial, and train()'s run per seed nested under it (wavegan/study/tracker.py). The report
@@ -20,59 +22,122 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing
+import os
 import shutil
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import optuna
 from omegaconf import OmegaConf
 
-from wavegan.atomic import pid_alive
+from wavegan.atomic import owner_gone
 from wavegan.errors import WaveganError
 from wavegan.secret_masking import mask_text, mask_url
+from wavegan.study.claims import ClaimLock, claim_lock
 from wavegan.study.plan import Plan, plan_study
-from wavegan.study.runner import CHECKPOINT_PREFIX, TrialRunner
+from wavegan.study.runner import CHECKPOINT_PREFIX, TrialRunner, checkpoint_root
 from wavegan.study.spec import SweepSpec
-from wavegan.study.storage import ClaimLock, count_trials, fail_stale, lock_path, open_study
+from wavegan.study.storage import (
+    count_trials,
+    fail_stale,
+    is_unreachable,
+    open_storage,
+    open_study,
+    unreachable,
+)
 from wavegan.study.tracker import Tracker
+
+# How long a worker waits for the study database to come back mid-study before it stops.
+RECONNECT_SECONDS = float(os.environ.get("WAVEGAN_DB_RECONNECT_SECONDS", "300"))
 
 
 def remove_dead_checkpoints() -> None:
-    """Checkpoint folders of trials whose process died (SIGKILL, preemption): nobody else removes them."""
-    for folder in Path(tempfile.gettempdir()).glob(f"{CHECKPOINT_PREFIX}*-*"):
-        pid = folder.name[len(CHECKPOINT_PREFIX) :].split("-", 1)[0]
-        if pid.isdigit() and not pid_alive(int(pid)):
+    """Checkpoint folders of this machine's trials whose process died (SIGKILL, preemption): nobody else
+    removes them. Another machine's folders (a shared WAVEGAN_CHECKPOINT_DIR) are left to it."""
+    for folder in checkpoint_root().glob(f"{CHECKPOINT_PREFIX}*-*"):
+        tag = folder.name[len(CHECKPOINT_PREFIX) :].rsplit("-", 1)[0]
+        if owner_gone(tag):
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def work(plan: Plan, parent_run: str, worker_index: int = 0) -> int:
-    """Run trials until the study holds sweep.n_trials; returns how many this worker trained."""
-    spec = plan.spec
-    remove_dead_checkpoints()
-    lock = ClaimLock(lock_path(spec))
+class Outage:
+    """A worker rides out a study-database outage (a restart, a failover): it retries every few seconds
+    for up to RECONNECT_SECONDS, then stops with the storage's message. Its trial in flight, if any, has
+    failed; Optuna retries it once its heartbeat lapses."""
+
+    def __init__(self, url: str, limit: float = RECONNECT_SECONDS) -> None:
+        self.url, self.limit, self.since = url, limit, None
+
+    def wait(self, exc: BaseException) -> None:
+        now = time.monotonic()
+        if self.since is None:
+            self.since = now
+            print(
+                f"sweep: the study database {mask_url(self.url)} is unreachable; retrying for up to "
+                f"{self.limit:.0f} s",
+                flush=True,
+            )
+        if now - self.since > self.limit:
+            raise unreachable(self.url, exc) from None
+        time.sleep(2)
+
+    def over(self) -> None:
+        if self.since is not None:
+            print(f"sweep: reconnected to {mask_url(self.url)}", flush=True)
+            self.since = None
+
+
+def _seed_offset(plan: Plan, storage: optuna.storages.RDBStorage, lock: ClaimLock) -> int:
+    """A sampler-seed offset no other worker of the study has (on any machine): the study counts the
+    workers it has seen, under the claim lock. Equal offsets would replay the same suggestions."""
     with lock:
-        offset = 1009 * worker_index + len(open_study(plan).get_trials(deepcopy=False))
-    study = open_study(plan, seed_offset=offset)
-    tracker = Tracker(plan.experiment)
-    runner = TrialRunner(plan, study, tracker, parent_run, lock)
+        study = open_study(plan, storage=storage)
+        started = int(study.user_attrs.get("workers_started", 0))
+        study.set_user_attr("workers_started", started + 1)
+    return 1009 * started
+
+
+def work(plan: Plan, parent_run: str, worker_index: int = 0) -> int:
+    """Run trials until the study holds sweep.n_trials; returns how many this worker trained.
+    (`worker_index` names the process in logs; seeds come from the study, see _seed_offset.)"""
+    remove_dead_checkpoints()
+    storage = open_storage(plan.spec)
+    with contextlib.closing(claim_lock(plan.spec, storage)) as lock:
+        study = open_study(plan, seed_offset=_seed_offset(plan, storage, lock), storage=storage)
+        runner = TrialRunner(plan, study, Tracker(plan.experiment), parent_run, lock)
+        return _claim_and_run(plan, study, runner, lock)
+
+
+def _claim_and_run(plan: Plan, study: optuna.Study, runner: TrialRunner, lock: ClaimLock) -> int:
+    spec = plan.spec
+    outage = Outage(spec.storage)
     said_waiting = False
     while True:
-        lock.acquire()
         try:
-            fail_stale(study)
-            counts = count_trials(study.get_trials(deepcopy=False))
-            if counts.waiting or counts.done + counts.running < plan.n_trials:
-                study.optimize(runner.objective, n_trials=1, catch=(Exception,), gc_after_trial=True)
-                if runner.fatal is not None:
-                    raise runner.fatal
-                said_waiting = False
+            lock.acquire()
+            try:
+                for dead in fail_stale(study):  # another worker died mid-trial: close its MLflow run
+                    runner.tracker.close_orphan(dead)
+                counts = count_trials(study.get_trials(deepcopy=False))
+                if counts.waiting or counts.done + counts.running < plan.n_trials:
+                    study.optimize(runner.objective, n_trials=1, catch=(Exception,), gc_after_trial=True)
+                    outage.over()
+                    if runner.fatal is not None:
+                        raise runner.fatal
+                    said_waiting = False
+                    continue
+                if not counts.running:
+                    return runner.ran
+            finally:
+                lock.release()
+            outage.over()
+        except Exception as exc:
+            if runner.lost_claim(exc):
                 continue
-            if not counts.running:
-                return runner.ran
-        finally:
-            lock.release()
+            if not is_unreachable(exc):
+                raise
+            outage.wait(exc)
+            continue
         if not said_waiting:
             print(
                 f"sweep: {counts.running} trial(s) still running elsewhere (or dead: retried after "
@@ -102,6 +167,30 @@ def _spawned_worker(plan: Plan, parent_run: str, worker_index: int) -> None:
         sys.exit(130)
 
 
+def worker_devices(n_jobs: int, visible: str | None) -> list[str | None]:
+    """One GPU per worker: with CUDA_VISIBLE_DEVICES=0,1,2,3 and sweep.n_jobs=4, worker i sees device i
+    only (round robin when there are more workers than devices). None: leave the variable as it is."""
+    devices = [d.strip() for d in (visible or "").split(",") if d.strip()]
+    if n_jobs == 1 or not devices or devices == ["-1"]:
+        return [None] * n_jobs
+    return [devices[i % len(devices)] for i in range(n_jobs)]
+
+
+@contextlib.contextmanager
+def _environment(name: str, value: str | None):
+    """`name=value` in os.environ while a spawned process starts (it copies the environment)."""
+    before = os.environ.get(name)
+    if value is not None:
+        os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
+
+
 def run_workers(plan: Plan, parent_run: str) -> None:
     if plan.spec.n_jobs == 1:
         work(plan, parent_run)
@@ -111,8 +200,10 @@ def run_workers(plan: Plan, parent_run: str) -> None:
         context.Process(target=_spawned_worker, args=(plan, parent_run, i), name=f"wavegan-sweep-{i}")
         for i in range(plan.spec.n_jobs)
     ]
-    for process in processes:
-        process.start()
+    devices = worker_devices(len(processes), os.environ.get("CUDA_VISIBLE_DEVICES"))
+    for process, device in zip(processes, devices, strict=True):
+        with _environment("CUDA_VISIBLE_DEVICES", device):
+            process.start()
     try:
         for process in processes:
             process.join()
@@ -152,8 +243,11 @@ def run_sweep(
     """Create or resume the study, run the missing trials (n_jobs workers), write and log the report."""
     plan = plan_study(spec, training_overrides)
     print(f"sweep: study {spec.study_name} in {mask_url(spec.storage)}; {spec.description}".rstrip("; "))
-    with ClaimLock(lock_path(spec)):
-        study = open_study(plan, create=True)
+    # Under the claim lock (in the database on PostgreSQL): workers starting at once on several machines
+    # create one study and one MLflow parent run, and every later one finds both again.
+    storage = open_storage(spec)
+    with contextlib.closing(claim_lock(spec, storage)) as lock, lock:
+        study = open_study(plan, create=True, storage=storage)
         study.set_user_attr("sweep", spec.summary())
         study.set_metric_names(spec.objective_names)
         tracker = Tracker(plan.experiment)
@@ -177,7 +271,7 @@ def run_sweep(
             tracker.client.set_terminated(parent_run, "KILLED")
         raise
     elapsed = time.perf_counter() - started
-    study = open_study(plan)
+    study = open_study(plan, storage=storage)
     counts = count_trials(study.get_trials(deepcopy=False))
     finished = counts.done >= plan.n_trials
     tracker.client.set_tag(parent_run, "state", "complete" if finished else "incomplete")
