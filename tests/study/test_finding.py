@@ -97,3 +97,9 @@ def test_overlapping_intervals_are_undecided_not_a_ranking(tmp_path):
     assert "**Verdict: undecided.** 0 of 3 cells" in report.text
     assert "More seeds narrow the intervals" in report.text
     assert np.isnan(report.metrics["finding/reproduced"])
+
+
+def test_a_study_with_one_trial_still_gets_a_report(tmp_path):
+    study = study_with([("none", "none", [500.0, 510.0], [0, 0])])
+    report = build_report(study, tmp_path)
+    assert "No results for" not in report.text and (tmp_path / "summary.md").is_file()

@@ -24,6 +24,7 @@ from wavegan.errors import ConfigError, WaveganError
 from wavegan.secret_masking import mask_text, mask_url
 from wavegan.study.compose import REPORT_APP, prepare_command_line, study_from_config
 from wavegan.study.report import build_report, log_report, parent_run_for
+from wavegan.study.storage import rdb_url
 
 USAGE = "\n\n".join(__doc__.split("\n\n")[:2])
 
@@ -50,12 +51,13 @@ def _report(cfg: DictConfig) -> None:
         raise ConfigError(
             "which study? Pass sweep=<name>, or report.storage=<URL> report.study=<name> (see --help)."
         )
+    url = rdb_url(storage)  # postgresql:// through psycopg 3; a missing driver is its own message
     try:
-        study = optuna.load_study(study_name=study_name, storage=storage)
+        study = optuna.load_study(study_name=study_name, storage=url)
     except KeyError:
         raise ConfigError(
             f"no study {study_name!r} in {mask_url(storage)}. Known: "
-            f"{', '.join(optuna.get_all_study_names(storage)) or '(none)'}. Fix: run it first "
+            f"{', '.join(optuna.get_all_study_names(url)) or '(none)'}. Fix: run it first "
             "(wavegan sweep sweep=<name>) or pass the right report.study / sweep.study_name."
         ) from None
     except Exception as exc:

@@ -90,7 +90,7 @@ def finding_section(
     for _, cell in cells[cells["setting"] != label].iterrows():
         comparison = _compare(cell, base, minimize)
         rows.append({"cell": cell["setting"], **comparison, "verdict": _cell_verdict(comparison, expect)})
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame(rows, columns=["cell", *(name for name, *_ in FIGURES), "verdict"])
     verdicts = table["verdict"].tolist() if len(table) else []
     if verdicts and all(v == "supports" for v in verdicts):
         verdict = "reproduced"

@@ -189,7 +189,9 @@ def _comparison_section(
             f"N={n}), not 95 %: read 'distinguishable' on quality as weaker evidence (it takes "
             f"{SMALL_N} or more seeds per setting for [min, max] to reach 95 %)."
         )
-    pairs = comparisons[comparisons["parameter"].isin(primary)] if comparisons is not None else None
+    # an empty table (one trial: no pair to compare) has no columns
+    has_pairs = comparisons is not None and "parameter" in comparisons
+    pairs = comparisons[comparisons["parameter"].isin(primary)] if has_pairs else None
     if pairs is not None and len(pairs):
         lines += ["", "Pairwise (95 % intervals apart = distinguishable):", ""]
         shown = (
