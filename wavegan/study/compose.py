@@ -11,8 +11,8 @@ A study file may extend another (`defaults: [optimizer_stability, _self_]`, then
 Loading a study file (`StudySource`) treats it as data: at most 1 MB of YAML and 100,000 values once its
 aliases are expanded, its keys always go under `sweep` (a `# @package` line cannot reach Hydra's own
 settings, e.g. `hydra.callbacks`), its defaults list names other studies only, and a `_target_` outside
-the allow-list (wavegan/study/targets.py) is rejected before anything is imported or instantiated. The merged study is checked against
-wavegan/study/schema.py.
+the allow-list (wavegan/study/targets.py) is rejected before anything is imported or instantiated. The
+merged study is checked against wavegan/study/schema.py.
 """
 
 from __future__ import annotations

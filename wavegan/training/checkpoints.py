@@ -181,8 +181,11 @@ def _rewrite_state(directory: Path) -> None:
     """The state file names the checkpoints that are left (a broken one was moved away)."""
     remaining = [prefix for _, prefix in sorted(candidates(directory))]
     if remaining:
-        tf.compat.v1.train.update_checkpoint_state(
-            str(directory), remaining[-1], all_model_checkpoint_paths=remaining
+        # What CheckpointManager itself calls (the public tf.compat.v1 wrapper is deprecated and says so).
+        from tensorflow.python.checkpoint.checkpoint_management import update_checkpoint_state_internal
+
+        update_checkpoint_state_internal(
+            str(directory), remaining[-1], all_model_checkpoint_paths=remaining, save_relative_paths=True
         )
 
 
