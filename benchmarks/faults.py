@@ -1,0 +1,86 @@
+"""Fault injection (issue 13): for each fault, N trials at random points, the invariants checked after
+each, and a table: fault, trials, survived, data lost, wrong results. JSON is the last line (also
+benchmarks/results/faults.json).
+
+    PYTHONPATH=. .venv/bin/python benchmarks/faults.py                       # N = 20 per fault
+    PYTHONPATH=. .venv/bin/python benchmarks/faults.py --trials 3 --only kill_train,corrupt_checkpoint
+
+Faults (benchmarks/faultlib/): kill -9 of `wavegan train` anywhere (failpoints and random times), kill -9
+of the store, feature and classifier cache builds, a full disk under checkpoints or MLflow artifacts
+(a real tmpfs: needs root, else the row says it was skipped), a corrupt or truncated latest checkpoint,
+hostile audio files, config values and study files. Server faults (sweep workers, a lost tracking
+server, concurrent use) join as rows in FAULTS once their fixtures exist.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import report  # benchmarks/ is on sys.path when a script there runs
+from faultlib import cache_faults, input_faults, training_faults  # noqa: E402
+from faultlib.harness import run_fault, table  # noqa: E402
+
+
+def make_faults(root: Path) -> dict[str, object]:
+    """Every row, by the name --only takes; training rows share one uninterrupted reference run."""
+    reference = training_faults.Reference(root)
+    return {
+        "kill_train": training_faults.KillTraining(reference),
+        "kill_cache": cache_faults.KillCaching(),
+        "disk_full": training_faults.DiskFull(reference),
+        "corrupt_checkpoint": training_faults.CorruptCheckpoint(reference),
+        "hostile_audio": input_faults.HostileAudio(),
+        "hostile_config": input_faults.HostileConfig(),
+        "hostile_study": input_faults.HostileStudy(),
+    }
+
+
+def main() -> dict:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--trials", type=int, default=20, help="trials per fault (default 20)")
+    parser.add_argument("--only", default="", help="comma-separated faults (default: all)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workdir", type=Path, default=None, help="default: a temporary folder")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "faults.json")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="wavegan-faults-") as tmp:
+        root = (args.workdir or Path(tmp)).resolve()
+        root.mkdir(parents=True, exist_ok=True)
+        faults = make_faults(root)
+        chosen = [n for n in args.only.split(",") if n] or list(faults)
+        unknown = set(chosen) - set(faults)
+        if unknown:
+            sys.exit(f"unknown fault(s) {sorted(unknown)}; one of {', '.join(faults)}")
+        rng = random.Random(args.seed)
+        started = time.perf_counter()
+        rows = []
+        try:
+            for name in chosen:
+                rows.append(run_fault(faults[name], args.trials, rng, root) | {"id": name})
+        finally:
+            input_faults.stop_workers(list(faults.values()))
+        print()
+        print(table(rows))
+        result = {
+            "trials_per_fault": args.trials,
+            "seed": args.seed,
+            "seconds": round(time.perf_counter() - started, 1),
+            "machine": f"{platform.machine()}, {platform.python_version()}",
+            "rows": rows,
+            "all_survived": all(
+                r["survived"] == r["trials"] and not r["data_lost"] and not r["wrong"] for r in rows
+            ),
+        }
+        return report(result, args.out, table=False)
+
+
+if __name__ == "__main__":
+    main()
