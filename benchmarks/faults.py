@@ -46,6 +46,7 @@ def main() -> dict:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--trials", type=int, default=20, help="trials per fault (default 20)")
+    parser.add_argument("--trials-of", default="", help="per-fault counts, e.g. kill_train=3,disk_full=3")
     parser.add_argument("--only", default="", help="comma-separated faults (default: all)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workdir", type=Path, default=None, help="default: a temporary folder")
@@ -61,16 +62,18 @@ def main() -> dict:
             sys.exit(f"unknown fault(s) {sorted(unknown)}; one of {', '.join(faults)}")
         rng = random.Random(args.seed)
         started = time.perf_counter()
+        pairs = (item.partition("=") for item in args.trials_of.split(",") if item)
+        counts = {name: int(n) for name, _, n in pairs}
         rows = []
         try:
             for name in chosen:
-                rows.append(run_fault(faults[name], args.trials, rng, root) | {"id": name})
+                rows.append(run_fault(faults[name], counts.get(name, args.trials), rng, root) | {"id": name})
         finally:
             input_faults.stop_workers(list(faults.values()))
         print()
         print(table(rows))
         result = {
-            "trials_per_fault": args.trials,
+            "trials_per_fault": {row["id"]: row["trials"] for row in rows},
             "seed": args.seed,
             "seconds": round(time.perf_counter() - started, 1),
             "machine": f"{platform.machine()}, {platform.python_version()}",

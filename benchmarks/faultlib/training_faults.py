@@ -258,6 +258,10 @@ class DiskFull:
 
     def prepare(self, root: Path) -> None:
         self.reference.ensure()
+        self.artifact_template = root / "template-artifact-disk.db"
+        if not self.artifact_template.exists():
+            shutil.copyfile(self.reference.template, self.artifact_template)
+            _create_experiment(self.artifact_template, root / "trial" / "artifact-disk")
 
     def trial(self, rng: random.Random, root: Path) -> Trial:
         workspace = self.reference.workspace()
@@ -271,9 +275,9 @@ class DiskFull:
             size = rng.uniform(0.05, 0.95) * self.reference.artifact_bytes
             folder = workspace.root / "artifact-disk"
         trial = Trial(f"{target} disk of {small_disk.pages(size)} bytes")
+        if target == "artifact":  # the experiment exists, its artifacts on the small disk
+            shutil.copyfile(self.artifact_template, workspace.db)
         with small_disk.mounted(folder, size):
-            if target == "artifact":
-                _experiment_with_artifacts_in(workspace, folder)
             full = run(workspace, "train", CONFIG)
             small_disk.resize(folder, 256 << 20)  # the user frees space
             if full.returncode == 0:
@@ -304,12 +308,12 @@ class DiskFull:
         return trial
 
 
-def _experiment_with_artifacts_in(workspace: Workspace, folder: Path) -> None:
-    """The experiment, created before the run, with its artifacts on `folder` (in a process of its own:
-    this one's MLflow may hold an engine on a deleted store at the same path, see mlflow_checks)."""
+def _create_experiment(db: Path, artifacts: Path) -> None:
+    """The trials' experiment in the store `db`, its artifacts in `artifacts` (where each trial mounts its
+    small disk). In a process of its own: this one's MLflow would keep an engine on the store's path."""
     code = (
         "import sys; from mlflow.tracking import MlflowClient; "
         "MlflowClient(tracking_uri=sys.argv[1]).create_experiment(sys.argv[2], sys.argv[3])"
     )
-    argv = [sys.executable, "-c", code, workspace.tracking_uri, EXPERIMENT, folder.as_uri()]
+    argv = [sys.executable, "-c", code, f"sqlite:///{db}", EXPERIMENT, artifacts.as_uri()]
     subprocess.run(argv, check=True, capture_output=True, timeout=300)
