@@ -151,15 +151,15 @@ _ABSENT = object()
 
 
 def check_bounds(params: dict, searched_groups: list[str]) -> None:
-    """Every value a searched key can take is inside its range (wavegan/config/checks.py): a search space
-    up to trainer.batch_size=10^9 is refused before any trial, not in the trial that samples it."""
+    """Both ends of a searched interval are inside the key's range (wavegan/config/checks.py): an interval
+    up to trainer.batch_size=10^9 would fail most of its trials, so the study is refused before any.
+    (A choice with one bad value fails only the trials that draw it, as a sampled config error does.)"""
     from wavegan.config.checks import check_value
 
     for key, dist in params.items():
-        if key in searched_groups:
+        if key in searched_groups or not hasattr(dist, "low"):
             continue
-        values = [dist.low, dist.high] if hasattr(dist, "low") else list(getattr(dist, "choices", ()))
-        for value in values:
+        for value in (dist.low, dist.high):
             if isinstance(value, int | float) and not isinstance(value, bool):
                 try:
                     check_value(key, value)
