@@ -15,11 +15,11 @@ server, concurrent use) join as rows in FAULTS once their fixtures exist.
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import random
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from common import report  # benchmarks/ is on sys.path when a script there runs
@@ -51,6 +51,7 @@ def main() -> dict:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workdir", type=Path, default=None, help="default: a temporary folder")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "faults.json")
+    parser.add_argument("--update", action="store_true", help="replace only these rows in --out's table")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="wavegan-faults-") as tmp:
         root = (args.workdir or Path(tmp)).resolve()
@@ -61,7 +62,6 @@ def main() -> dict:
         if unknown:
             sys.exit(f"unknown fault(s) {sorted(unknown)}; one of {', '.join(faults)}")
         rng = random.Random(args.seed)
-        started = time.perf_counter()
         pairs = (item.partition("=") for item in args.trials_of.split(",") if item)
         counts = {name: int(n) for name, _, n in pairs}
         rows = []
@@ -70,12 +70,15 @@ def main() -> dict:
                 rows.append(run_fault(faults[name], counts.get(name, args.trials), rng, root) | {"id": name})
         finally:
             input_faults.stop_workers(list(faults.values()))
+        if args.update and args.out.is_file():  # the other rows as an earlier run left them
+            earlier = json.loads(args.out.read_text())["rows"]
+            rows = [r for r in earlier if r["id"] not in chosen] + rows
         print()
         print(table(rows))
         result = {
             "trials_per_fault": {row["id"]: row["trials"] for row in rows},
-            "seed": args.seed,
-            "seconds": round(time.perf_counter() - started, 1),
+            "seed": args.seed,  # of the last run (with --update, earlier rows came from earlier runs)
+            "seconds": round(sum(r["seconds"] for r in rows), 1),
             "machine": f"{platform.machine()}, {platform.python_version()}",
             "rows": rows,
             "all_survived": all(
