@@ -9,8 +9,9 @@ Besides, the value of every such environment variable is masked wherever it turn
 token pasted into an override or a URL by hand).
 
 `masked_config(cfg)` is what MLflow gets (params and the `config.yaml` artifact). What resume needs
-lives in the checkpoint folder and Hydra's own output folder (`.hydra/config.yaml`, which keeps the
-`${oc.env:...}` reference, not the value), never in MLflow.
+lives in the checkpoint folder, never in MLflow. Hydra's record of a job (`.hydra/config.yaml`,
+`hydra.yaml`, `overrides.yaml`) is masked too (`mask_hydra_record`): it keeps `${oc.env:...}`
+references, which say where a secret is, not what it is.
 """
 
 from __future__ import annotations
@@ -18,11 +19,21 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-__all__ = ["MASK", "SECRET_KEYS", "mask_text", "mask_url", "masked_config", "secret_env_values"]
+__all__ = [
+    "MASK",
+    "SECRET_KEYS",
+    "mask_override",
+    "mask_text",
+    "mask_url",
+    "mask_hydra_record",
+    "masked_config",
+    "secret_env_values",
+]
 
 MASK = "***"
 SECRET_KEYS = frozenset({"data.token"})  # config keys whose value is a credential, whatever its source
@@ -30,7 +41,7 @@ SECRET_NAME = re.compile(r"(?i)TOKEN|SECRET|PASSWORD|PASSWD|KEY")
 _ENV_REF = re.compile(r"\$\{oc\.env:([A-Za-z_][A-Za-z0-9_]*)")
 _MIN_SECRET_LEN = 4  # shorter environment values ("1", "on") are not masked inside other strings
 _USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<userinfo>[^/@\s]+)@")
-_SECRET_QUERY = re.compile(r"(?i)((?:password|passwd|pwd|token|secret)=)[^&\s]+")
+_SECRET_QUERY = re.compile(r"(?i)((?:password|passwd|pwd|token|secret)=)(?!\$\{)[^&\s]+")  # not ${oc.env:...}
 
 
 def mask_url(url: str | None) -> str:
@@ -53,6 +64,46 @@ def mask_text(text: str, url: str | None = None) -> str:
     for secret in secret_env_values():
         text = text.replace(secret, MASK)
     return mask_url(text)
+
+
+def mask_override(override: str) -> str:
+    """A command-line override (`key=value`) as it may be shown: the value of a secret key masked (a
+    reference `${oc.env:NAME}` says where the secret is, not what it is, and stays), then mask_text."""
+    key, eq, value = override.partition("=")
+    if eq and key.lstrip("+~") in SECRET_KEYS and not _ENV_REF.match(value):
+        return f"{key}={MASK}"
+    return mask_text(override)
+
+
+# `data.token=<literal>` in an override list or Hydra's `override_dirname`: the literal is masked.
+_SECRET_KEY_NAMES = "|".join(re.escape(k) for k in sorted(SECRET_KEYS))
+_SECRET_ASSIGNMENT = re.compile(
+    rf"((?:^|[\s,'\"\[])[+~]*(?:{_SECRET_KEY_NAMES})=)(?![\"']?\$\{{)('[^']*'|\"[^\"]*\"|[^\s,'\"\]]+)", re.M
+)
+
+
+def mask_hydra_record(folder: Path) -> None:
+    """Rewrite the YAML files of Hydra's record of a job (its `.hydra` folder) with every secret masked."""
+    from omegaconf import OmegaConf
+
+    for path in sorted(folder.glob("*.yaml")):
+        text = path.read_text()
+        masked = mask_text(_SECRET_ASSIGNMENT.sub(rf"\1{MASK}", text))
+        if path.name == "config.yaml":
+            tree = OmegaConf.to_container(OmegaConf.create(masked), resolve=False)
+            for key in SECRET_KEYS:
+                *parents, leaf = key.split(".")
+                node = tree
+                for part in parents:
+                    node = node.get(part) if isinstance(node, dict) else None
+                value = node.get(leaf) if isinstance(node, dict) else None
+                if isinstance(value, str) and not value.startswith("${"):
+                    node[leaf] = MASK
+                    masked = OmegaConf.to_yaml(OmegaConf.create(tree))
+        if masked != text:
+            partial = path.with_name(f".{path.name}.masking")
+            partial.write_text(masked)
+            os.replace(partial, path)
 
 
 def secret_env_values() -> list[str]:

@@ -22,7 +22,7 @@ import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import mlflow
@@ -31,7 +31,7 @@ import soundfile as sf
 from mlflow.exceptions import MlflowException
 from omegaconf import DictConfig, OmegaConf
 
-from wavegan.errors import WaveganError
+from wavegan.errors import WaveganError, is_disk_full
 from wavegan.secret_masking import mask_text, mask_url, masked_config
 
 log = logging.getLogger(__name__)
@@ -152,6 +152,23 @@ def git_commit() -> str | None:
         return out.stdout.strip() or None if out.returncode == 0 else None
     except (OSError, subprocess.SubprocessError):
         return None
+
+
+@contextlib.contextmanager
+def disk_full_reported(what: str) -> Iterator[None]:
+    """Artifact writes in this block that fail for a full disk end in one WaveganError naming the artifact
+    store and `what` was being written (the run's checkpoints are elsewhere and stay as they are)."""
+    try:
+        yield
+    except Exception as exc:
+        if not is_disk_full(exc):
+            raise
+        where = mask_url(mlflow.get_artifact_uri()) if mlflow.active_run() else "the MLflow artifact store"
+        raise WaveganError(
+            f"disk full while writing {what} to {where} ({' '.join(str(exc).split())[:200]}). Fix: free "
+            "space there (or set MLFLOW_TRACKING_URI to a store with room), then continue with "
+            "trainer.resume=true."
+        ) from None
 
 
 def log_config(cfg: DictConfig) -> None:

@@ -178,3 +178,26 @@ def test_spec_rejects_unknown_file_keys(tmp_path):
     path.write_text("search_space: {optimizer.lr: interval(0, 1)}\nn_trial: 3\n")
     with pytest.raises(ConfigError, match="bad.yaml: n_trial: Key 'n_trial' not in 'SweepSchema'"):
         load_spec(str(path))
+
+
+def test_yaml_alias_bombs_and_python_tags_are_refused_before_loading(tmp_path, capsys):
+    """Issue 13: nine lines whose aliases expand to 9^9 strings would hang OmegaConf; a python/object tag
+    would run code under an unsafe loader."""
+    bomb = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    bomb += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
+    path = tmp_path / "bomb.yaml"
+    path.write_text("\n".join(bomb) + "\n")
+    assert main([f"sweep={path}"]) == 2
+    assert "more than 100000 values once its YAML aliases (*name) are expanded" in capsys.readouterr().err
+    tagged = tmp_path / "tagged.yaml"
+    tagged.write_text(f'sampler: !!python/object/apply:os.system ["touch {tmp_path / "ran"}"]\n')
+    assert main([f"sweep={tagged}"]) == 2
+    assert "tagged.yaml: not valid YAML" in capsys.readouterr().err and not (tmp_path / "ran").exists()
+
+
+def test_search_space_bounds_outside_a_keys_range_are_refused_before_any_trial(tmp_path, capsys):
+    space = {"penalty.every": "int(interval(1, 1000000000))"}
+    assert main([f"sweep={write_study(tmp_path, search_space=space)}"]) == 2
+    err = capsys.readouterr().err
+    assert "search space: penalty.every: penalty.every=1000000000 must be a finite number" in err
+    assert not (tmp_path / "optuna.db").exists()

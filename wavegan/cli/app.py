@@ -22,7 +22,7 @@ from omegaconf import DictConfig
 
 from wavegan.config.schema import register as register_schemas
 from wavegan.errors import WaveganError
-from wavegan.secret_masking import mask_text
+from wavegan.secret_masking import mask_hydra_record, mask_text
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 CONF_DIR = PACKAGE_DIR / "conf"  # the training config groups
@@ -47,6 +47,7 @@ def entry_point(
             from wavegan.runtime import quiet_loggers
 
             quiet_loggers()
+            _mask_hydra_record()
             # Inside the task, so Hydra's "Error executing job with overrides: [...]" (which would show a
             # password given in an override) is never printed.
             try:
@@ -108,6 +109,16 @@ def exit_status(command: Callable[..., object], argv: list[str] | None = None) -
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
     return 0
+
+
+def _mask_hydra_record() -> None:
+    """Hydra wrote the job's config and overrides as typed to `<output dir>/.hydra`: mask their secrets."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized() or not HydraConfig.get().output_subdir:
+        return
+    hydra_cfg = HydraConfig.get()
+    mask_hydra_record(Path(hydra_cfg.runtime.output_dir) / str(hydra_cfg.output_subdir))
 
 
 def _multirun() -> bool:

@@ -14,6 +14,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from wavegan.cli.app import entry_point
+from wavegan.config.checks import check_data
 from wavegan.data.store import DataStore, open_store
 from wavegan.plots import save_figure, spectrogram_grid
 
@@ -62,6 +63,7 @@ def write_examples(store: DataStore, per_label: int = 1, max_panels: int = 12):
 
 @entry_point()
 def main(cfg: DictConfig) -> None:
+    check_data(cfg.data)
     store = open_store(cfg.data)
     print(format_summary(store))
     from wavegan.data.pipeline import load_features

@@ -60,7 +60,8 @@ def load_folder(folder: Path, sample_rate: int, slice_len: int) -> tuple[np.ndar
     clips, skipped = [], 0
     for path in files:
         try:
-            clips.append(fit_length(decode(path, sample_rate), slice_len))
+            audio = decode(path, sample_rate, max_seconds=slice_len / sample_rate)  # a clip's worth at most
+            clips.append(fit_length(audio, slice_len))
         except ValueError as exc:
             log.warning("skipped %s: %s", path, exc)
             skipped += 1
@@ -178,10 +179,14 @@ def load_samples(cfg: DictConfig, data_overridden: bool) -> Samples:
 
 def evaluate(cfg: DictConfig, data_overridden: bool = False) -> tuple[dict[str, float], Samples, object]:
     """(figures, samples, evaluator): the scores of `eval.samples` and the held-out reference."""
+    from wavegan.config.checks import check_data, check_eval
     from wavegan.data.store import open_store
     from wavegan.metrics.evaluator import Evaluator
 
+    check_data(cfg.data)
+    check_eval(cfg.eval)
     samples = load_samples(cfg, data_overridden)
+    check_data(samples.data_cfg)  # a run's own data config, when the samples come from a run
     store = open_store(samples.data_cfg, progress=False)
     slice_len = int(store.summary["slice_len"])
     if samples.waveforms.shape[-1] != slice_len:

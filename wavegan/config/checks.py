@@ -31,6 +31,9 @@ MODEL_REPRESENTATIONS = {
 MAX_BATCH = 1 << 16
 MAX_STEPS = 10**9
 MAX_DIM = 1 << 12
+MAX_MODEL_DIM = 1 << 10  # model.dim: 16x the paper's 64 (G and D grow with its square: ~5 G parameters)
+MAX_CLIPS = 10**7  # clips in a data store (NSynth has 305,979); training reads them all into memory
+MAX_SLICE = 1 << 20  # samples per clip (65 s at 16 kHz; WaveGAN's longest is 65536)
 
 
 def _range(low: float, high: float, *, low_open: bool = False, high_open: bool = False) -> Callable:
@@ -68,11 +71,50 @@ RANGES: dict[str, tuple[Callable, str]] = {
     "penalty.weight": (NON_NEGATIVE, "e.g. penalty.weight=10"),
     "penalty.every": (_range(1, 1000), "e.g. penalty.every=16, or 1 for every D step"),
     "penalty.dragan_scale": (POSITIVE, "e.g. penalty.dragan_scale=0.5"),
+}
+# `wavegan data` and `wavegan evaluate` check these too (check_data, check_eval): every command that reads
+# the key refuses a value that would end in an out-of-memory kill or a build that never finishes.
+DATA_RANGES: dict[str, tuple[Callable, str]] = {
+    "data.sample_rate": (_range(1000, 768000), "e.g. data.sample_rate=16000"),
+    "data.slice_len": (_range(1, MAX_SLICE), "e.g. data.slice_len=16384"),
+    "data.num_samples": (_range(1, MAX_CLIPS), "e.g. data.num_samples=2048, or null for all the source has"),
+    "data.valid_fraction": (FRACTION, "e.g. data.valid_fraction=0.1"),
+    "data.test_fraction": (FRACTION, "e.g. data.test_fraction=0.1"),
+    "data.min_duration_s": (_range(0, 3600), "e.g. data.min_duration_s=0.05"),
+    "data.silence_peak": (_range(0, 1), "e.g. data.silence_peak=1e-4"),
+    "data.slice_overlap": (FRACTION, "e.g. data.slice_overlap=0.5, or 0 for none"),
+    "data.max_slices_per_file": (_range(1, MAX_CLIPS), "e.g. data.max_slices_per_file=8, or null for all"),
+    "data.peak_level": (_range(0, 1, low_open=True), "e.g. data.peak_level=0.95"),
+    "data.offset": (_range(0, MAX_CLIPS), "e.g. data.offset=0"),
+}
+EVAL_RANGES: dict[str, tuple[Callable, str]] = {
     "eval.every": (_range(0, MAX_STEPS), "e.g. eval.every=25, or 0 for the end only"),
     "eval.num_samples": (_range(2, 1 << 24), "e.g. eval.num_samples=256 (capped at the held-out clips)"),
+    "eval.is_splits": (_range(1, 1000), "e.g. eval.is_splits=10"),
+    "eval.bootstrap": (_range(0, 100_000), "e.g. eval.bootstrap=200"),
+    "eval.ndb_k": (_range(2, 10_000), "e.g. eval.ndb_k=50"),
+    "eval.features.n_fft": (_range(16, 1 << 16), "e.g. eval.features.n_fft=512"),
+    "eval.features.hop_length": (_range(1, 1 << 16), "e.g. eval.features.hop_length=256"),
+    "eval.features.n_mels": (_range(1, 1024), "e.g. eval.features.n_mels=64"),
+    "eval.features.time_segments": (_range(1, 4096), "e.g. eval.features.time_segments=16"),
+    "eval.classifier.min_accuracy": (_range(0, 1), "e.g. eval.classifier.min_accuracy=0.8"),
+    "eval.classifier.epochs": (_range(1, 10_000), "e.g. eval.classifier.epochs=40"),
+    "eval.classifier.patience": (_range(0, 10_000), "e.g. eval.classifier.patience=8"),
+    "eval.classifier.batch_size": (_range(1, MAX_BATCH), "e.g. eval.classifier.batch_size=32"),
+    "eval.classifier.learning_rate": (POSITIVE, "e.g. eval.classifier.learning_rate=1e-2"),
+    "eval.classifier.weight_decay": (NON_NEGATIVE, "e.g. eval.classifier.weight_decay=1e-3"),
+    "eval.classifier.embedding_dim": (_range(1, MAX_DIM), "e.g. eval.classifier.embedding_dim=128"),
+    "eval.classifier.dropout": (FRACTION, "e.g. eval.classifier.dropout=0.3"),
+    "eval.classifier.min_clips_per_epoch": (
+        _range(1, MAX_CLIPS),
+        "e.g. eval.classifier.min_clips_per_epoch=512",
+    ),
+    "eval.classifier.cv_folds": (_range(0, 100), "e.g. eval.classifier.cv_folds=5, or 0 for none"),
+    "eval.classifier.cv_max_clips": (_range(0, MAX_CLIPS), "e.g. eval.classifier.cv_max_clips=600"),
+    "eval.classifier.time_shift": (_range(0, 1), "e.g. eval.classifier.time_shift=0.15"),
 }
 MODEL_RANGES: dict[str, tuple[Callable, str]] = {
-    "dim": (_range(1, MAX_DIM), "e.g. model.dim=8 (CPU) or 64 (paper)"),
+    "dim": (_range(1, MAX_MODEL_DIM), "e.g. model.dim=8 (CPU) or 64 (paper)"),
     "latent_dim": (_range(1, MAX_DIM), "e.g. model.latent_dim=100"),
     "kernel_len": (_range(1, 4096), "e.g. model.kernel_len=25"),
     "kernel_size": (_range(1, 64), "e.g. model.kernel_size=5"),
@@ -118,9 +160,39 @@ def check_model(model: Any) -> None:
         )
 
 
+def check_value(key: str, value: Any) -> None:
+    """A ConfigError when `value` is outside the range of the dotted `key` (a key without one passes)."""
+    for ranges in (RANGES, DATA_RANGES, EVAL_RANGES):
+        if key in ranges:
+            _check_range(key, value, *ranges[key])
+    model_key = key.removeprefix("model.")
+    if model_key != key and model_key in MODEL_RANGES:
+        _check_range(key, value, *MODEL_RANGES[model_key])
+
+
+def check_data(data: Any) -> None:
+    """Ranges of a `data` config: what `wavegan data` and every command that builds a store checks."""
+    for key, (rule, fix) in DATA_RANGES.items():
+        _check_range(key, _get({"data": data}, key), rule, fix)
+    held_out = float(data.get("valid_fraction", 0)) + float(data.get("test_fraction", 0))
+    if held_out >= 1:
+        raise ConfigError(
+            f"data.valid_fraction + data.test_fraction = {held_out:g} leaves no training clips. Fix: e.g. "
+            "data.valid_fraction=0.1 data.test_fraction=0.1."
+        )
+
+
+def check_eval(eval_cfg: Any) -> None:
+    """Ranges of an `eval` config: what `wavegan evaluate` and training with evaluation check."""
+    for key, (rule, fix) in EVAL_RANGES.items():
+        _check_range(key, _get({"eval": eval_cfg}, key), rule, fix)
+
+
 def validate_training_config(cfg: DictConfig) -> None:
     for key, (rule, fix) in RANGES.items():
         _check_range(key, _get(cfg, key), rule, fix)
+    check_data(cfg.data)
+    check_eval(cfg.eval)
     check_model(cfg.model)
     allowed = MODEL_REPRESENTATIONS.get(cfg.model.name)
     if allowed and cfg.preprocessing.name not in allowed:

@@ -13,12 +13,15 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from wavegan import failpoints
 from wavegan.atomic import build_atomically
 from wavegan.caching import cache_key
 from wavegan.data.schema import SPLITS
 from wavegan.data.store import DataStore
 from wavegan.errors import ConfigError
 from wavegan.representations import Representation, build_representation
+
+EPOCHS = 1 << 62  # "endless": more epochs than any run takes
 
 
 def features_dir(store: DataStore, preprocessing: DictConfig) -> Path:
@@ -40,6 +43,7 @@ def load_features(
             representation.fit(audio[splits == "train"])
             representation.save(partial)
             for split in SPLITS:
+                failpoints.reach("features.build")
                 np.save(partial / f"{split}.npy", representation.transform(audio[splits == split]))
             (partial / "complete").touch()
     representation = type(build_representation(preprocessing, slice_len, sample_rate)).load(
@@ -49,16 +53,35 @@ def load_features(
     return features, representation
 
 
-def make_dataset(features: np.ndarray, batch_size: int, seed: int, shuffle: bool = True):
-    """An endless, shuffled, batched, prefetched tf.data stream over in-memory features."""
+def make_dataset(
+    features: np.ndarray, batch_size: int, seed: int, shuffle: bool = True, start_batch: int = 0
+):
+    """An endless stream of batches over in-memory features, each epoch in a new seeded order, starting at
+    batch number `start_batch`.
+
+    The order is a function of (seed, position) only: epoch e is the permutation `index_shuffle` gives
+    for seed (seed, e), and the stream runs through the epochs without a gap, a batch may span two. So a
+    resumed run asks for the batch it stopped at and sees exactly the batches an uninterrupted run would,
+    with nothing to checkpoint (tf.data's shuffle buffer would have to be saved whole, the data set with it).
+    """
     import tensorflow as tf
 
-    if batch_size > len(features):
+    n = len(features)
+    if batch_size > n:
         raise ConfigError(
-            f"trainer.batch_size={batch_size} is larger than the training split ({len(features)} clips). "
+            f"trainer.batch_size={batch_size} is larger than the training split ({n} clips). "
             "Fix: lower trainer.batch_size or use more data (data.num_samples)."
         )
-    ds = tf.data.Dataset.from_tensor_slices(features)
-    if shuffle:
-        ds = ds.shuffle(len(features), seed=seed, reshuffle_each_iteration=True)
-    return ds.repeat().batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+    data = tf.constant(features)
+    first = int(start_batch) * batch_size  # the position of the first example in the endless stream
+
+    def epoch(e: tf.Tensor) -> tf.data.Dataset:
+        order = tf.range(n, dtype=tf.int64)
+        if shuffle:
+            seeds = tf.stack([tf.constant(seed, tf.int64), e])
+            order = tf.random.experimental.index_shuffle(order, seeds, max_index=n - 1)
+        return tf.data.Dataset.from_tensor_slices(order)
+
+    positions = tf.data.Dataset.range(first // n, EPOCHS).flat_map(epoch).skip(first % n)
+    batches = positions.batch(batch_size, drop_remainder=True).map(lambda rows: tf.gather(data, rows))
+    return batches.prefetch(tf.data.AUTOTUNE)

@@ -8,11 +8,11 @@ configs of the `wavegan sweep` and `wavegan report` apps.
     <project>/sweeps/          the shipped studies (wavegan.cli.app.SWEEPS_DIR)
 A study file may extend another (`defaults: [optimizer_stability, _self_]`, then its own keys).
 
-Loading a study file (`StudySource`) treats it as data: at most 1 MB of YAML, its keys always go under
-`sweep` (a `# @package` line cannot reach Hydra's own settings, e.g. `hydra.callbacks`), its defaults list
-names other studies only, and a `_target_` outside the allow-list (wavegan/study/targets.py) is
-rejected before anything is imported or instantiated. The merged study is checked against
-wavegan/study/schema.py.
+Loading a study file (`StudySource`) treats it as data: at most 1 MB of YAML and 100,000 values once its
+aliases are expanded, its keys always go under `sweep` (a `# @package` line cannot reach Hydra's own
+settings, e.g. `hydra.callbacks`), its defaults list names other studies only, and a `_target_` outside
+the allow-list (wavegan/study/targets.py) is rejected before anything is imported or instantiated. The
+merged study is checked against wavegan/study/schema.py.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
 from hydra.core.config_store import ConfigStore
 from hydra.core.object_type import ObjectType
 from hydra.core.plugins import Plugins
@@ -40,6 +41,7 @@ from wavegan.study.targets import check_targets
 SCHEME = "wavegan-sweeps"
 GROUP = "sweep"
 MAX_STUDY_BYTES = 1_000_000  # a study file is a page of YAML; anything this big is a mistake
+MAX_STUDY_VALUES = 100_000  # values (keys, list items) after YAML aliases are expanded
 SWEEP_APP, REPORT_APP = "wavegan_sweep", "wavegan_report"  # the apps' primary configs in the ConfigStore
 _ALLOWED_PACKAGES = (None, "_group_", GROUP)
 _NAME = re.compile(r"[A-Za-z0-9_.\-]+")  # a study's name (and `_self_`)
@@ -93,12 +95,13 @@ def read_study(path: Path) -> DictConfig:
     size = path.stat().st_size
     if size > MAX_STUDY_BYTES:
         raise ConfigError(f"{path}: {size} bytes is not a study file (at most {MAX_STUDY_BYTES}).")
-    with open(path, encoding="utf-8", errors="replace") as f:
-        package = ConfigSource._get_header_dict(f.read(512)).get("package")
+    text = path.read_text(encoding="utf-8", errors="replace")
+    package = ConfigSource._get_header_dict(text[:512]).get("package")
     if package not in _ALLOWED_PACKAGES:
         raise ConfigError(
             f"{path}: `# @package {package}`: a study file's keys belong to `sweep`. Fix: remove that line."
         )
+    _check_expanded_size(path, text)
     try:
         cfg = OmegaConf.load(path)
     except Exception as exc:
@@ -115,6 +118,29 @@ def read_study(path: Path) -> DictConfig:
     check_targets(content, where=f"{path}: ")
     checked(SweepSchema, content, where=f"{path}: ")  # the keys it has (the rest come from elsewhere)
     return cfg
+
+
+def _check_expanded_size(path: Path, text: str) -> None:
+    """Refuse a file whose YAML aliases expand to more than MAX_STUDY_VALUES values (a "billion laughs":
+    nine lines that become 10^9 strings when OmegaConf copies them): counted on the parsed node graph,
+    stopping at the limit, so counting costs nothing either."""
+    try:
+        stack = [yaml.compose(text, Loader=yaml.SafeLoader)]
+    except yaml.YAMLError:
+        return  # OmegaConf.load says what is wrong with it
+    seen = 0
+    while stack:
+        node = stack.pop()
+        seen += 1
+        if seen > MAX_STUDY_VALUES:
+            raise ConfigError(
+                f"{path}: more than {MAX_STUDY_VALUES} values once its YAML aliases (*name) are expanded; "
+                "a study file is a page of settings. Fix: write the values out, without aliases."
+            )
+        if isinstance(node, yaml.MappingNode):
+            stack.extend(item for pair in node.value for item in pair)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
 
 
 # --- where studies are -----------------------------------------------------------------------------

@@ -122,6 +122,7 @@ def plan_study(spec: SweepSpec, training_overrides: list[str] | None = None) -> 
             f"{' (for every searched ' + '/'.join(searched_groups) + ')' if searched_groups else ''}. "
             "Fix: use keys as `python -m wavegan.train --cfg job` prints them (e.g. optimizer.lr)."
         )
+    check_bounds(space.params, searched_groups)
     for variant in variants:
         validate_training_config(variant)
         # The representation checks its own keys (cheap; the models are built by each trial).
@@ -147,6 +148,23 @@ def plan_study(spec: SweepSpec, training_overrides: list[str] | None = None) -> 
 
 
 _ABSENT = object()
+
+
+def check_bounds(params: dict, searched_groups: list[str]) -> None:
+    """Both ends of a searched interval are inside the key's range (wavegan/config/checks.py): an interval
+    up to trainer.batch_size=10^9 would fail most of its trials, so the study is refused before any.
+    (A choice with one bad value fails only the trials that draw it, as a sampled config error does.)"""
+    from wavegan.config.checks import check_value
+
+    for key, dist in params.items():
+        if key in searched_groups or not hasattr(dist, "low"):
+            continue
+        for value in (dist.low, dist.high):
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                try:
+                    check_value(key, value)
+                except ConfigError as exc:
+                    raise ConfigError(f"search space: {key}: {exc}") from None
 
 
 def make_sampler(plan: Plan, seed_offset: int = 0) -> optuna.samplers.BaseSampler:

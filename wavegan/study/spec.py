@@ -21,7 +21,7 @@ from omegaconf.errors import OmegaConfBaseException
 from wavegan.caching import text_digest
 from wavegan.cli.app import omegaconf_error_text
 from wavegan.errors import ConfigError
-from wavegan.secret_masking import mask_url
+from wavegan.secret_masking import mask_override, mask_text, mask_url
 from wavegan.study.schema import ObjectiveSchema, check_study, checked
 from wavegan.study.search_space import SearchSpace, parse_space
 from wavegan.study.targets import TARGET, check_targets, display_name, normalize
@@ -131,12 +131,13 @@ class SweepSpec:
         return None if metric == DIVERGENCE_RATE else metric
 
     def summary(self) -> dict[str, Any]:
-        """The study as plain data with the storage URL masked: for MLflow, the report and study attrs."""
+        """The study as plain data with every secret masked (the storage URL's password, secret keys in
+        overrides, secret environment values pasted anywhere): for MLflow, the report and study attrs."""
         return {
             "name": self.name,
             "study_name": self.study_name,
-            "description": self.description,
-            "overrides": list(self.overrides),
+            "description": mask_text(self.description),
+            "overrides": [mask_override(o) for o in self.overrides],
             "search_space": self.space.describe(),
             "fixed": {k: v for k, v in self.space.fixed.items()},
             "seeds": list(self.seeds),

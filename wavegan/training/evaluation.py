@@ -3,9 +3,11 @@ held-out real data, from a fixed latent batch so successive evaluations compare.
 
 from __future__ import annotations
 
+import io
 import logging
 
 import numpy as np
+import tensorflow as tf
 from omegaconf import DictConfig
 
 from wavegan.training.previews import generate_waveforms
@@ -74,3 +76,25 @@ class QualityMonitor:
             figures[f"{self.prefix}output_change"] = float(np.mean(change))
         self._previous = features.spectral
         return figures
+
+    def memory(self) -> MonitorMemory:
+        """What this monitor remembers between evaluations, as a checkpointable object: a resumed run's first
+        `output_change` then compares with the evaluation before the checkpoint, as an uninterrupted run's."""
+        return MonitorMemory(self)
+
+
+class MonitorMemory(tf.train.experimental.PythonState):
+    """A QualityMonitor's previous spectral vectors in the run's checkpoint (NumPy's format, no pickle)."""
+
+    def __init__(self, monitor: QualityMonitor) -> None:
+        self.monitor = monitor
+
+    def serialize(self) -> bytes:
+        buffer = io.BytesIO()
+        previous = self.monitor._previous
+        np.save(buffer, np.zeros((0,), np.float32) if previous is None else previous, allow_pickle=False)
+        return buffer.getvalue()
+
+    def deserialize(self, string_value: bytes) -> None:
+        previous = np.load(io.BytesIO(string_value), allow_pickle=False)
+        self.monitor._previous = previous if previous.size else None

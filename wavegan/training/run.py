@@ -13,7 +13,6 @@ with the step, exit status 0); `failed` (a crash: MLflow status FAILED, non-zero
 from __future__ import annotations
 
 import logging
-import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,10 +22,10 @@ import mlflow
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from wavegan import tracking
+from wavegan import failpoints, tracking
 from wavegan.caching import cache_key
 from wavegan.config.checks import validate_training_config
-from wavegan.errors import ConfigError
+from wavegan.training import resume
 
 log = logging.getLogger(__name__)
 
@@ -123,9 +122,10 @@ def train(
     """
     from wavegan.data.pipeline import load_features, make_dataset
     from wavegan.data.store import open_store
+    from wavegan.training import checkpoints
     from wavegan.training.evaluation import QualityMonitor
     from wavegan.training.previews import Previewer
-    from wavegan.training.trainer import Diverged, GANTrainer, StopRun, checkpoint_manager
+    from wavegan.training.trainer import Diverged, GANTrainer, StopRun
 
     generator, discriminator, loss, penalty = build_for_training(cfg)
     store = open_store(cfg.data, progress=bool(cfg.trainer.progress))
@@ -145,46 +145,72 @@ def train(
             cfg, trainer.g_ema, representation, int(cfg.data.sample_rate), image_key="previews_ema"
         )
     ckpt_dir = Path(str(cfg.trainer.checkpoint_dir)).expanduser().resolve() / run_identity(cfg)
-    run_id = _resume_point(cfg, ckpt_dir)
-    manager = checkpoint_manager(trainer, ckpt_dir)
-    if run_id:
-        manager.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        log.info("resuming run %s at step %d", run_id, int(trainer.step.numpy()))
-    # A resumed run sees a different (still seeded) data order: the shuffle buffer is not checkpointed.
+    run_id = resume.resume_point(cfg, ckpt_dir)
+    resumed = run_id is not None
+    monitors = {"quality_memory": quality, "quality_ema_memory": quality_ema}
+    checkpoint = checkpoints.training_checkpoint(
+        trainer, {name: monitor.memory() for name, monitor in monitors.items() if monitor}
+    )
+    if resumed:
+        restored = checkpoints.restore_latest_complete(checkpoint, ckpt_dir)
+        if restored is None:
+            log.info("run %s ended before its first checkpoint: training it again from step 0", run_id)
+        else:
+            log.info("resuming run %s at step %d (checkpoint ckpt-%d)", run_id, restored, restored)
+    manager = checkpoints.manager(checkpoint, ckpt_dir)  # after the restore, which repairs its state file
     start_step = int(trainer.step.numpy())
-    dataset = make_dataset(features["train"], int(cfg.trainer.batch_size), seed + start_step)
-    batches = iter(dataset.batch(trainer.n_critic, drop_remainder=True))
+    # The data order is a function of the seed and the position, so a resumed run takes the batches an
+    # uninterrupted one would: n_critic batches per step (wavegan/data/pipeline.py).
+    dataset = make_dataset(
+        features["train"], int(cfg.trainer.batch_size), seed, start_batch=start_step * trainer.n_critic
+    )
+    batches = resume.steps(iter(dataset.batch(trainer.n_critic, drop_remainder=True)))
 
     active = _start_run(cfg, run_id, parent_run_id)
     run_id = active.info.run_id
-    (ckpt_dir / "mlflow_run_id").write_text(run_id)
+    checkpoints.write_text_atomically(ckpt_dir / resume.RUN_ID_FILE, run_id)
+    failpoints.reach("train.start")
     previewer = Previewer(cfg, generator, representation, int(cfg.data.sample_rate))
     # On resume: the run's history so far (stability figures and the quality reference need every point
-    # since step 0), and the points logged after the checkpoint by the process that died, which the
-    # steps re-run now must not log a second time.
-    history, logged_after = _logged_history(run_id, start_step) if start_step else ({}, {})
+    # since step 0), and every (metric, step) MLflow already holds: the process that died may have logged
+    # past its last checkpoint, and the steps re-run now must not log those a second time.
+    history, logged = resume.logged_history(run_id, start_step) if resumed else ({}, {})
+    if resumed:
+        resume.discard_artifacts_after(run_id, start_step)
+
+    def log_once(step: int, metrics: dict[str, float]) -> None:
+        """Each (metric, step) reaches MLflow once and the history once, however often the run resumed."""
+        fresh = {k: v for k, v in metrics.items() if step not in logged.setdefault(k, set())}
+        if fresh:
+            failpoints.reach("mlflow.log")
+            mlflow.log_metrics(fresh, step=step)
+            for key in fresh:
+                logged[key].add(step)
+        for key, value in metrics.items():
+            points = history.setdefault(key, [])
+            if not points or points[-1][0] < step:
+                points.append((step, value))
 
     def record(step: int, metrics: dict[str, float]) -> None:
-        fresh = {k: v for k, v in metrics.items() if step not in logged_after.get(k, ())}
-        if fresh:
-            mlflow.log_metrics(fresh, step=step)
-        for key, value in metrics.items():
-            history.setdefault(key, []).append((step, value))
+        log_once(step, metrics)
         if on_metrics is not None:
             on_metrics(step, metrics)
 
     def evaluate() -> dict[str, float]:
+        failpoints.reach("eval")
         return quality.score() | (quality_ema.score() if quality_ema else {})
 
     def on_step(step: int) -> None:
         if step % int(cfg.trainer.preview_every) == 0:
-            previewer.log(f"previews/step_{step:06d}", step, f"step {step}")
-            if previewer_ema:
-                previewer_ema.log(f"previews_ema/step_{step:06d}", step, f"EMA generator, step {step}")
+            failpoints.reach("preview.log")
+            with tracking.disk_full_reported(f"the step-{step} previews"):
+                previewer.log(f"previews/step_{step:06d}", step, f"step {step}")
+                if previewer_ema:
+                    previewer_ema.log(f"previews_ema/step_{step:06d}", step, f"EMA generator, step {step}")
         if quality and int(cfg.eval.every) and step % int(cfg.eval.every) == 0 and step < max_steps:
             record(step, evaluate())
         if step % int(cfg.trainer.checkpoint_every) == 0:
-            manager.save(checkpoint_number=step)
+            checkpoints.save(manager, step)
 
     def finish(outcome: str, step: int, diverged_step: int | None = None) -> TrainResult:
         """Run-level figures under stability/ for every outcome: a diverged run is a data point too."""
@@ -192,7 +218,7 @@ def train(
 
         mlflow.set_tag("outcome", outcome)
         figures = run_stability(history, outcome, diverged_step, max_steps, str(cfg.eval.quality_key))
-        mlflow.log_metrics({k: v for k, v in figures.items() if np.isfinite(v)}, step=step)
+        log_once(step, {k: v for k, v in figures.items() if np.isfinite(v)})
         history.update({k: [(step, v)] for k, v in figures.items()})
         return TrainResult(outcome, run_id, step, diverged_step, _last(history), history)
 
@@ -202,9 +228,14 @@ def train(
             # An unfit classifier (held-out accuracy below eval.classifier.min_accuracy) makes IS, FD,
             # coverage and entropy measure the classifier as much as the generator: say so on the run.
             mlflow.set_tag("classifier_reliable", str(quality.evaluator.classifier_reliable).lower())
-        if start_step == 0:
-            mlflow.log_params(tracking.flatten(cfg))
-            tracking.log_config(cfg)
+        params = tracking.flatten(cfg)
+        if resumed:  # a run killed before it had logged them all; the values already there stay
+            params = {k: v for k, v in params.items() if k not in mlflow.get_run(run_id).data.params}
+        if params:  # config.yaml first: a run that dies writing it has no params yet, so writes it again
+            with tracking.disk_full_reported("the run's config.yaml"):
+                tracking.log_config(cfg)
+            mlflow.log_params(params)
+        if "data/train_clips" not in logged:
             data_figures = {
                 "data/train_clips": len(features["train"]),
                 "data/store_clips": store.summary["num_clips"],
@@ -234,7 +265,7 @@ def train(
             log.info("run stopped early (%s): %s", exc.outcome, exc)
             return finish(exc.outcome, int(trainer.step.numpy()))
         except KeyboardInterrupt:
-            manager.save(checkpoint_number=int(trainer.step.numpy()))
+            checkpoints.save(manager, int(trainer.step.numpy()))
             step = int(trainer.step.numpy())
             log.warning("interrupted at step %d; continue with trainer.resume=true", step)
             mlflow.set_tag("outcome", "interrupted")
@@ -244,12 +275,15 @@ def train(
             mlflow.set_tag("outcome", "failed")
             mlflow.end_run(status="FAILED")
             raise
-        manager.save(checkpoint_number=fit.steps)
-        previewer.log("samples/final", None, f"final samples, step {fit.steps}")
-        if previewer_ema:
-            previewer_ema.log("samples/final_ema", None, f"EMA generator, final samples, step {fit.steps}")
+        if fit.steps != start_step and fit.steps % int(cfg.trainer.checkpoint_every):  # else on_step saved it
+            checkpoints.save(manager, fit.steps)
+        with tracking.disk_full_reported("the final samples"):
+            previewer.log("samples/final", None, f"final samples, step {fit.steps}")
+            if previewer_ema:
+                title = f"EMA generator, final samples, step {fit.steps}"
+                previewer_ema.log("samples/final_ema", None, title)
         if cfg.tracking.log_model:
-            with tempfile.TemporaryDirectory() as tmp:
+            with tempfile.TemporaryDirectory() as tmp, tracking.disk_full_reported("the generator model"):
                 generator.save(Path(tmp) / "generator.keras")
                 mlflow.log_artifact(str(Path(tmp) / "generator.keras"), "model")
                 if trainer.g_ema is not None:
@@ -258,26 +292,13 @@ def train(
         return finish("completed", fit.steps)
 
 
-def _logged_history(
-    run_id: str, start_step: int
-) -> tuple[dict[str, list[tuple[int, float]]], dict[str, set[int]]]:
-    """(every metric's points up to `start_step`, the steps logged after it per metric) of a run."""
-    client = mlflow.tracking.MlflowClient()
-    history: dict[str, list[tuple[int, float]]] = {}
-    after: dict[str, set[int]] = {}
-    for key in client.get_run(run_id).data.metrics:
-        points = sorted((m.step, m.value) for m in client.get_metric_history(run_id, key))
-        history[key] = [(step, value) for step, value in points if step <= start_step]
-        after[key] = {step for step, _ in points if step > start_step}
-    return history, after
-
-
 def _start_run(cfg: DictConfig, run_id: str | None, parent_run_id: str | None):
-    tracking.configure()
+    uri = tracking.configure()
     if run_id:
+        experiment = resume.experiment_of(run_id, uri)
         # MLflow refuses to reopen a run while another experiment is the active one (set_experiment
         # by an earlier job in this process): make the run's own experiment active first.
-        mlflow.set_experiment(experiment_id=mlflow.get_run(run_id).info.experiment_id)
+        mlflow.set_experiment(experiment_id=experiment)
         return mlflow.start_run(run_id=run_id)
     return mlflow.start_run(
         experiment_id=tracking.experiment_id(str(cfg.tracking.experiment)),
@@ -329,20 +350,3 @@ def _with_oscillation(history: dict, metrics: dict[str, float]) -> dict[str, flo
 
 def _last(history: dict[str, list[tuple[int, float]]]) -> dict[str, float]:
     return {key: values[-1][1] for key, values in history.items() if values}
-
-
-def _resume_point(cfg: DictConfig, ckpt_dir: Path) -> str | None:
-    """The MLflow run to continue, or None for a fresh run (whose checkpoints replace older ones)."""
-    has_checkpoint = (ckpt_dir / "checkpoint").is_file() and (ckpt_dir / "mlflow_run_id").is_file()
-    if cfg.trainer.resume:
-        if not has_checkpoint:
-            raise ConfigError(
-                f"trainer.resume=true but this config has no checkpoint in {ckpt_dir}. Fix: run without "
-                "trainer.resume (or with the same config as the run to continue; only trainer.max_steps and "
-                "logging intervals may change)."
-            )
-        return (ckpt_dir / "mlflow_run_id").read_text().strip()
-    if ckpt_dir.exists():
-        shutil.rmtree(ckpt_dir)
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
-    return None

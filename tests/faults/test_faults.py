@@ -1,0 +1,58 @@
+"""The fault-injection harness (benchmarks/faults.py, issue 13) at reduced counts: every fault row with
+3 trials at random points (a fixed seed), each expected to survive with nothing lost and nothing wrong.
+The benchmark runs the same rows with 20 trials each."""
+
+import random
+
+import pytest
+
+from benchmarks.faultlib import cache_faults, input_faults, training_faults
+from benchmarks.faultlib.harness import run_fault
+
+TRIALS = 3
+pytestmark = pytest.mark.system
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    return tmp_path_factory.mktemp("faults")
+
+
+@pytest.fixture(scope="module")
+def reference(root):
+    return training_faults.Reference(root)
+
+
+def check(fault, root, seed: int) -> None:
+    if fault.unavailable:
+        pytest.skip(fault.unavailable)
+    row = run_fault(fault, TRIALS, random.Random(seed), root)
+    assert (row["trials"], row["survived"], row["data_lost"], row["wrong"]) == (TRIALS, TRIALS, 0, 0), row
+
+
+def test_kill_9_of_training_anywhere_resumes_to_the_uninterrupted_result(reference, root):
+    check(training_faults.KillTraining(reference), root, seed=1)
+
+
+def test_a_corrupt_latest_checkpoint_falls_back_to_the_previous_one(reference, root):
+    check(training_faults.CorruptCheckpoint(reference), root, seed=2)
+
+
+def test_a_full_disk_is_one_message_and_the_run_resumes_after_space_is_freed(reference, root):
+    check(training_faults.DiskFull(reference), root, seed=3)
+
+
+def test_kill_9_of_cache_builds_never_leaves_a_half_cache_in_use(root):
+    check(cache_faults.KillCaching(), root, seed=4)
+
+
+HOSTILE = [input_faults.HostileAudio, input_faults.HostileConfig, input_faults.HostileStudy]
+
+
+@pytest.mark.parametrize("fault", HOSTILE, ids=lambda f: f.__name__)
+def test_hostile_inputs_end_in_one_clear_message(root, fault):
+    made = fault()
+    try:
+        check(made, root, seed=5)
+    finally:
+        input_faults.stop_workers([made])
