@@ -3,7 +3,7 @@
 Same layers, same variables, same results as Keras's Conv1D/Conv2D/Conv1DTranspose/Conv2DTranspose (to
 float rounding: the sums run in another order); only the way TensorFlow computes them changes, because on
 the CPU oneDNN's strided kernels are slow, above all the weight gradient and the gradient penalty's
-second-order pass through them (measured in benchmarks/compare_torch.py's notes):
+second-order pass through them (benchmarks/results/speed_notes.md):
 
     strided conv      x [B, T, C] zero-padded as 'same' pads it, reshaped to [B, T/s + kf - 1, s*C] (each
                       frame of s samples becomes one position with s*C channels, a free reshape in 1-D),
@@ -16,9 +16,10 @@ second-order pass through them (measured in benchmarks/compare_torch.py's notes)
 
 In 2-D both spatial axes are treated so (the reshape then needs a transpose). The zero taps cost FLOPs
 (28/25 in WaveGAN's 1-D layers, 36/25 in SpecGAN's 5x5 stride-2 ones), which the stride-1 form repays in
-every WaveGAN layer but in 2-D only next to the single-channel spectrogram (see NARROW_2D). Any other case (valid padding, dilation, an axis not divisible by its stride,
-unknown shapes) falls back to Keras's own op, and so does a layer set to `reference` (by
-`use_reference_ops`, for the equivalence test and for counting a step's FLOPs as the plain ops do).
+every WaveGAN layer but in 2-D only next to the single-channel spectrogram (see NARROW_2D). Any other
+case (valid padding, dilation, an axis not divisible by its stride, unknown shapes) falls back to Keras's
+own op, and so does a layer set to `reference` (by `use_reference_ops`, for the equivalence test and for
+counting a step's FLOPs as the plain ops do).
 """
 
 from __future__ import annotations
