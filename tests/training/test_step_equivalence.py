@@ -1,11 +1,12 @@
 """The optimised training step against a straightforward one (issue 11): same losses, same weights.
 
-The trainer computes strided convolutions as stride-1 ones (wavegan/models/convolutions.py), slices phase
-shuffle's output with tf.slice, runs G's forward pass outside D's tape and draws the penalty's randomness
-from its own generator. The reference here is the plain thing: the same networks with Keras's own conv
-ops (`use_reference_ops`), the same initial weights and random streams, and one GradientTape step written
-out in full (n_critic D steps, then one G step; Adam from the same config). After one iteration the losses
-and every weight must agree to float32 rounding.
+The trainer computes strided convolutions as stride-1 ones or as im2col + matmul
+(wavegan/models/convolutions.py), crops phase shuffle's output with a split, runs G's forward pass
+outside D's tape and draws the penalty's randomness from its own generator. The reference here is the
+plain thing: the same networks with Keras's own conv ops (`use_reference_ops`), the same initial weights
+and random streams, and one GradientTape step written out in full (n_critic D steps, then one G step;
+Adam from the same config). After one iteration the losses and every weight must agree to float32
+rounding.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import tensorflow as tf
 
 from tests.conftest import TINY
 from wavegan.cli.app import compose
-from wavegan.models import PhaseShuffle, build_models, sample_latent
+from wavegan.models import PhaseShuffle, build_models, convolutions, sample_latent
 from wavegan.models.convolutions import use_reference_ops
 from wavegan.training.optimizers import build_optimizers
 from wavegan.training.run import build_for_training
@@ -157,6 +158,13 @@ def test_optimised_step_matches_a_plain_gradient_tape_step(overrides: list[str])
         pairs += zip(trainer.g_ema.weights, reference.g_ema, strict=True)
     for ours, theirs in pairs:
         np.testing.assert_allclose(ours.numpy(), np.asarray(theirs), rtol=1e-4, atol=atol, err_msg=ours.path)
+
+
+def test_im2col_matmul_convolutions_match_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The im2col + matmul form that paper-size WaveGAN's short, deep convs take, forced on every conv."""
+    monkeypatch.setattr(convolutions, "MATMUL_MAX_LENGTH", 1 << 30)
+    monkeypatch.setattr(convolutions, "MATMUL_MIN_DEPTH", 0)
+    test_optimised_step_matches_a_plain_gradient_tape_step([*WAVEGAN, "loss=wgan_gp"])
 
 
 def test_same_seed_gives_the_same_losses() -> None:

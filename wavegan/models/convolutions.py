@@ -86,6 +86,10 @@ def strided_conv(x: tf.Tensor, kernel: tf.Tensor, stride: tuple[int, ...]) -> tf
         kernel_pads.append([0, f * s - k])
     x = _space_to_depth(tf.pad(x, [*pads, [0, 0]]), stride)
     c_in, c_out = kernel.shape[-2], kernel.shape[-1]
+    if len(stride) == 1 and _as_matmul(x.shape[1] - frames[0] + 1, c_in * ksize[0]):
+        # Exactly the k taps: the last frame contributes only its first k - (kf - 1) * s samples.
+        widths = [stride[0] * c_in] * (frames[0] - 1) + [(ksize[0] - (frames[0] - 1) * stride[0]) * c_in]
+        return _windows_matmul(x, tf.reshape(kernel, [-1, c_out]), widths)
     kernel = tf.pad(kernel, [*kernel_pads, [0, 0], [0, 0]])
     if len(stride) == 1:
         kernel = tf.reshape(kernel, [frames[0], stride[0] * c_in, c_out])
@@ -94,6 +98,32 @@ def strided_conv(x: tf.Tensor, kernel: tf.Tensor, stride: tuple[int, ...]) -> tf
         kernel = tf.transpose(kernel, [0, 2, 1, 3, 4, 5])
         kernel = tf.reshape(kernel, [frames[0], frames[1], stride[0] * stride[1] * c_in, c_out])
     return tf.nn.convolution(x, kernel, padding="VALID")
+
+
+# A 1-D conv whose output is short and whose windows are deep is one big GEMM, which oneDNN's direct conv
+# runs far below the GEMM rate: WaveGAN's D at d=64, batch 64 spent 3x as long in its last conv (16 outputs,
+# windows of 12800 values) as in its second at equal FLOPs. Such convs go through an explicit im2col and
+# one matmul. Single-thread conv + gradients, seconds, stride-1 conv -> matmul (benchmarks notes):
+# d=64 conv 4 2.10 -> 0.80, conv 3 1.16 -> 0.79, conv 2 0.90 -> 0.90 (1024 outputs: left as a conv);
+# d=16 conv 4 18.0 -> 15.2 ms, conv 3 15.4 -> 16.7 ms (windows of 1600: left as a conv).
+MATMUL_MAX_LENGTH = 256
+MATMUL_MIN_DEPTH = 1792
+
+
+def _as_matmul(length: int, depth: int) -> bool:
+    """Whether a VALID stride-1 1-D conv to `length` outputs, windows of `depth` values, runs as a matmul."""
+    return length <= MATMUL_MAX_LENGTH and depth >= MATMUL_MIN_DEPTH
+
+
+def _windows_matmul(x: tf.Tensor, kernel: tf.Tensor, widths: list[int]) -> tf.Tensor:
+    """VALID stride-1 1-D conv of x [B, T, C] as im2col + matmul: window j takes the first widths[j]
+    channels of x[:, t + j], all windows side by side match the rows of kernel [sum(widths), F]."""
+    length = x.shape[1] - len(widths) + 1
+    columns = tf.concat(
+        [tf.slice(x, [0, j, 0], [-1, length, width]) for j, width in enumerate(widths)], axis=-1
+    )
+    y = tf.matmul(tf.reshape(columns, [-1, kernel.shape[0]]), kernel)
+    return tf.reshape(y, [-1, length, kernel.shape[1]])
 
 
 def _phase_window(kernel: int, stride: int) -> tuple[int, int]:
@@ -125,6 +155,9 @@ def strided_conv_transpose(x: tf.Tensor, kernel: tf.Tensor, stride: tuple[int, .
         (s,), (n,) = stride, windows
         kernel = tf.reverse(tf.reshape(kernel, [n, s, c_out, c_in]), axis=[0])  # rows m_hi ... m_lo
         kernel = tf.reshape(tf.transpose(kernel, [0, 3, 1, 2]), [n, c_in, s * c_out])
+        if _as_matmul(x.shape[1] - n + 1, c_in * n):
+            y = _windows_matmul(x, tf.reshape(kernel, [n * c_in, s * c_out]), [c_in] * n)
+            return _depth_to_space(y, stride, c_out)
     else:
         (sh, sw), (nh, nw) = stride, windows
         kernel = tf.reshape(kernel, [nh, sh, nw, sw, c_out, c_in])
