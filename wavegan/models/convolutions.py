@@ -62,6 +62,13 @@ def _depth_to_space(x: tf.Tensor, stride: tuple[int, ...], channels: int) -> tf.
     return tf.reshape(x, [-1, h * sh, w * sw, channels])
 
 
+def _valid_conv(x: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:
+    # The data format spelled out: in eager mode a gradient of a gradient reads it back from the recorded
+    # op, and a conv recorded without it fails there (Conv2DBackpropInput's gradient calls .decode()).
+    data_format = "NWC" if x.shape.rank == 3 else "NHWC"
+    return tf.nn.convolution(x, kernel, padding="VALID", data_format=data_format)
+
+
 def _fits(x: tf.Tensor, stride: tuple[int, ...], transposed: bool) -> bool:
     """Static spatial shape, a stride above 1, and (a forward conv) every axis a multiple of its stride."""
     spatial = x.shape[1:-1]
@@ -97,7 +104,7 @@ def strided_conv(x: tf.Tensor, kernel: tf.Tensor, stride: tuple[int, ...]) -> tf
         kernel = tf.reshape(kernel, [frames[0], stride[0], frames[1], stride[1], c_in, c_out])
         kernel = tf.transpose(kernel, [0, 2, 1, 3, 4, 5])
         kernel = tf.reshape(kernel, [frames[0], frames[1], stride[0] * stride[1] * c_in, c_out])
-    return tf.nn.convolution(x, kernel, padding="VALID")
+    return _valid_conv(x, kernel)
 
 
 # A 1-D conv whose output is short and whose windows are deep is one big GEMM, which oneDNN's direct conv
@@ -115,13 +122,28 @@ def _as_matmul(length: int, depth: int) -> bool:
     return length <= MATMUL_MAX_LENGTH and depth >= MATMUL_MIN_DEPTH
 
 
+def _in_xla() -> bool:
+    try:
+        from tensorflow.python.ops.control_flow_util import GraphOrParentsInXlaContext
+    except ImportError:  # a TensorFlow without it: the strided slice works everywhere, only slower
+        return True
+    return bool(GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph()))
+
+
+def _window(x: tf.Tensor, start: int, length: int, width: int) -> tf.Tensor:
+    """x[:, start:start + length, :width]. A slice on the CPU (its gradient is a pad; a strided slice's
+    is TensorFlow's slow generic StridedSliceGrad), a strided slice under XLA, where a slice's gradient
+    has no gradient of its own and the penalty's second-order pass needs one."""
+    if _in_xla():
+        return x[:, start : start + length, :width]
+    return tf.slice(x, [0, start, 0], [-1, length, width])
+
+
 def _windows_matmul(x: tf.Tensor, kernel: tf.Tensor, widths: list[int]) -> tf.Tensor:
     """VALID stride-1 1-D conv of x [B, T, C] as im2col + matmul: window j takes the first widths[j]
     channels of x[:, t + j], all windows side by side match the rows of kernel [sum(widths), F]."""
     length = x.shape[1] - len(widths) + 1
-    columns = tf.concat(
-        [tf.slice(x, [0, j, 0], [-1, length, width]) for j, width in enumerate(widths)], axis=-1
-    )
+    columns = tf.concat([_window(x, j, length, width) for j, width in enumerate(widths)], axis=-1)
     y = tf.matmul(tf.reshape(columns, [-1, kernel.shape[0]]), kernel)
     return tf.reshape(y, [-1, length, kernel.shape[1]])
 
@@ -163,7 +185,7 @@ def strided_conv_transpose(x: tf.Tensor, kernel: tf.Tensor, stride: tuple[int, .
         kernel = tf.reshape(kernel, [nh, sh, nw, sw, c_out, c_in])
         kernel = tf.reverse(kernel, axis=[0, 2])
         kernel = tf.reshape(tf.transpose(kernel, [0, 2, 5, 1, 3, 4]), [nh, nw, c_in, sh * sw * c_out])
-    y = tf.nn.convolution(x, kernel, padding="VALID")
+    y = _valid_conv(x, kernel)
     return _depth_to_space(y, stride, c_out)
 
 
