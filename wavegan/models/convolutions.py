@@ -218,24 +218,27 @@ def _bias_activation(layer: Any, outputs: Any) -> Any:
     return layer.activation(outputs) if layer.activation is not None else outputs
 
 
+class _ConvMixin:
+    # Both entry points: Keras's Conv1D.call does not go through convolution_op (which SpectralNorm calls).
+    def convolution_op(self, inputs: Any, kernel: Any) -> Any:
+        if _fast(self, inputs):
+            return strided_conv(inputs, kernel, tuple(self.strides))
+        return super().convolution_op(inputs, kernel)
+
+    def call(self, inputs: Any) -> Any:
+        if _fast(self, inputs):
+            return _bias_activation(self, strided_conv(inputs, self.kernel, tuple(self.strides)))
+        return super().call(inputs)
+
+
 @keras.saving.register_keras_serializable(package="wavegan")
-class Conv1D(keras.layers.Conv1D):
+class Conv1D(_ConvMixin, keras.layers.Conv1D):
     """keras.layers.Conv1D computed by `strided_conv` when strided and 'same' (same weights, same result)."""
 
-    def convolution_op(self, inputs: Any, kernel: Any) -> Any:
-        if _fast(self, inputs):
-            return strided_conv(inputs, kernel, tuple(self.strides))
-        return super().convolution_op(inputs, kernel)
-
 
 @keras.saving.register_keras_serializable(package="wavegan")
-class Conv2D(keras.layers.Conv2D):
+class Conv2D(_ConvMixin, keras.layers.Conv2D):
     """keras.layers.Conv2D computed by `strided_conv` when strided and 'same' (same weights, same result)."""
-
-    def convolution_op(self, inputs: Any, kernel: Any) -> Any:
-        if _fast(self, inputs):
-            return strided_conv(inputs, kernel, tuple(self.strides))
-        return super().convolution_op(inputs, kernel)
 
 
 class _TransposeMixin:
