@@ -5,7 +5,8 @@
 Variants, timed round-robin (so all see the same machine load), each a trainer of its own on the same
 config and weights:
     plain         Keras's own strided conv ops and phase shuffle cropped by a strided slice (as before)
-    +split        phase shuffle cropped by tf.split (its gradient a concat instead of StridedSliceGrad)
+    +slice        phase shuffle as one tf.slice at the shift's offset (its gradient a pad; before: a roll and
+                  a strided slice, whose gradient StridedSliceGrad is slow on the CPU)
     +stride1      ... and strided convs as stride-1 convs (wavegan/models/convolutions.py): the default
 Per variant: median wall seconds per iteration and median process CPU seconds per iteration (all threads;
 less sensitive to other processes on a shared machine than wall time). The last line is one JSON object.
@@ -45,7 +46,7 @@ def strided_slice_phase_shuffle(x: tf.Tensor, shift: tf.Tensor | int, radius: in
 
 VARIANTS = {  # name: (phase shuffle, Keras's own conv ops)
     "plain": (strided_slice_phase_shuffle, True),
-    "+split": (SLICED, True),
+    "+slice": (SLICED, True),
     "+stride1": (SLICED, False),
 }
 

@@ -122,7 +122,8 @@ def _as_matmul(length: int, depth: int) -> bool:
     return length <= MATMUL_MAX_LENGTH and depth >= MATMUL_MIN_DEPTH
 
 
-def _in_xla() -> bool:
+def in_xla_context() -> bool:
+    """Whether ops are being traced for XLA (a `jit_compile` function), where some gradients differ."""
     try:
         from tensorflow.python.ops.control_flow_util import GraphOrParentsInXlaContext
     except ImportError:  # a TensorFlow without it: the strided slice works everywhere, only slower
@@ -134,7 +135,7 @@ def _window(x: tf.Tensor, start: int, length: int, width: int) -> tf.Tensor:
     """x[:, start:start + length, :width]. A slice on the CPU (its gradient is a pad; a strided slice's
     is TensorFlow's slow generic StridedSliceGrad), a strided slice under XLA, where a slice's gradient
     has no gradient of its own and the penalty's second-order pass needs one."""
-    if _in_xla():
+    if in_xla_context():
         return x[:, start : start + length, :width]
     return tf.slice(x, [0, start, 0], [-1, length, width])
 

@@ -37,11 +37,15 @@ def phase_shuffle(x: tf.Tensor, shift: tf.Tensor | int, radius: int | None = Non
         radius = abs(int(shift))
     shift = tf.cast(shift, tf.int32)
     padded = tf.pad(x, [[0, 0], [radius, radius], [0, 0]], mode="REFLECT")
-    # roll + a static slice rather than a dynamic slice: roll's gradient is a roll, so the gradient
-    # penalty's second derivative exists under XLA too (a dynamic slice's gradient has none there).
-    # A split, not rolled[:, radius:...]: a strided slice's gradient (StridedSliceGrad) took ~15 % of
-    # WaveGAN's d=8 training step on the CPU; a split's gradient is a concat (one copy), whose gradient is a
-    # slice. (tf.slice would do on the CPU, but under XLA its gradient has no gradient.)
+    if not convolutions.in_xla_context():
+        # One slice at a dynamic offset: its gradient is a pad, whose gradient is a slice again (two
+        # copies each way instead of the roll and crop below; ~a third of phase shuffle's time).
+        cropped = tf.slice(padded, tf.stack([0, radius - shift, 0]), [-1, x.shape[1], -1])
+        return tf.ensure_shape(cropped, x.shape)
+    # Under XLA, roll + a static crop rather than a dynamic slice: roll's gradient is a roll, so the gradient
+    # penalty's second derivative exists (a dynamic slice's gradient has none there). The crop is a split,
+    # not rolled[:, radius:...]: a strided slice's gradient (StridedSliceGrad) took ~15 % of WaveGAN's d=8
+    # step on the CPU; a split's gradient is a concat, whose gradient is a slice.
     rolled = tf.roll(padded, shift, axis=1)
     _, cropped, _ = tf.split(rolled, [radius, x.shape[1], radius], axis=1)
     return tf.ensure_shape(cropped, x.shape)
