@@ -7,8 +7,9 @@ Same network layout, batch, WGAN-GP step (5 D steps + 1 G step per iteration, fp
 Each side lives in a worker process of its own (TensorFlow and PyTorch each keep their thread pools; neither
 is imported next to the other), and the two are timed alternately, config by config: warm-up, then `--reps`
 repetitions of `--iters` iterations on each side in turn, so both see the same machine load; the figure is
-the median seconds per iteration over the repetitions. Paper size (wavegan_d64: d=64, batch 64) takes
-~1 min per iteration on 2 cores: one warm-up and `--paper-reps` single iterations.
+the median seconds per iteration over the repetitions. Warm-up: each side's first iteration (ours: with
+tracing) and `--warmup` more. Paper size (wavegan_d64: d=64, batch 64) takes ~1 min per iteration on 2
+cores: the first iteration, `--paper-warmup` more, then `--paper-reps` single iterations.
 
 GFLOP/s: TensorFlow's profiler count of one iteration over the traced step with Keras's own conv ops (as
 benchmarks/train_throughput.py counts it; the same work for both sides), divided by each side's seconds
@@ -176,11 +177,12 @@ class Worker:
 # --- the comparison ----------------------------------------------------------------------------------
 
 
-def compare(config: str, ours: Worker, peer: Worker, reps: int, iters: int) -> dict:
-    setup = ours("setup", config)
+def compare(config: str, ours: Worker, peer: Worker, reps: int, iters: int, warmup: int) -> dict:
+    setup = ours("setup", config)  # each setup runs one iteration (ours: tracing included)
     peer_setup = peer("setup", config)
-    ours("run", 1)  # warm-up after the first (tracing) call
-    peer("run", 1)
+    if warmup:
+        ours("run", warmup)
+        peer("run", warmup)
     ours_times, peer_times = [], []
     for _ in range(reps):
         ours_times.append(statistics.mean(ours("run", iters)))
@@ -221,7 +223,11 @@ def main(argv: list[str]) -> dict:
     parser.add_argument("--configs", default=",".join(CONFIGS))
     parser.add_argument("--reps", type=int, default=7)
     parser.add_argument("--iters", type=int, default=2, help="iterations per repetition (small configs)")
+    parser.add_argument(
+        "--warmup", type=int, default=1, help="iterations after the first call (small configs)"
+    )
     parser.add_argument("--paper-reps", type=int, default=3)
+    parser.add_argument("--paper-warmup", type=int, default=0, help="the same at paper size")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "compare_torch.json")
     args = parser.parse_args(argv)
     if args.worker:
@@ -240,8 +246,10 @@ def main(argv: list[str]) -> dict:
         rows = []
         for config in configs:
             paper = CONFIGS[config].get("paper", False)
-            reps, iters = (args.paper_reps, 1) if paper else (args.reps, args.iters)
-            rows.append(compare(config, ours, peer, reps, iters))
+            reps, iters, warmup = (
+                (args.paper_reps, 1, args.paper_warmup) if paper else (args.reps, args.iters, args.warmup)
+            )
+            rows.append(compare(config, ours, peer, reps, iters, warmup))
         gemm_rates.append(ours("gemm"))
     finally:
         ours.close()
@@ -266,6 +274,8 @@ def main(argv: list[str]) -> dict:
         "reps": args.reps,
         "iters_per_rep": args.iters,
         "paper_reps": args.paper_reps,
+        "warmup": args.warmup,
+        "paper_warmup": args.paper_warmup,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
