@@ -250,6 +250,11 @@ def main(argv: list[str]) -> dict:
                 (args.paper_reps, 1, args.paper_warmup) if paper else (args.reps, args.iters, args.warmup)
             )
             rows.append(compare(config, ours, peer, reps, iters, warmup))
+            partial = args.out.with_suffix(".partial.json")  # what a run cut short still leaves behind
+            partial.parent.mkdir(parents=True, exist_ok=True)
+            partial.write_text(
+                json.dumps({"rows": rows, "gemm_gflops_per_s_runs": [g / 1e9 for g in gemm_rates]})
+            )
         gemm_rates.append(ours("gemm"))
     finally:
         ours.close()
@@ -279,6 +284,7 @@ def main(argv: list[str]) -> dict:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
+    args.out.with_suffix(".partial.json").unlink(missing_ok=True)
     print(json.dumps(result))
     return result
 
