@@ -1,7 +1,8 @@
 """This project's training iteration against a plain PyTorch one (benchmarks/peer_torch.py), issue 11.
 
     .venv/bin/python benchmarks/compare_torch.py [--configs wavegan_d8,wavegan_d16,dcgan_d8,wavegan_d64]
-                                                 [--reps 7] [--iters 2] [--paper-reps 3] [--out FILE]
+                                                 [--reps 7] [--iters 2] [--paper-reps 3] [--threads N]
+                                                 [--out FILE]
 
 Same network layout, batch, WGAN-GP step (5 D steps + 1 G step per iteration, fp32, Adam) on both sides.
 Each side lives in a worker process of its own (TensorFlow and PyTorch each keep their thread pools; neither
@@ -15,6 +16,10 @@ GFLOP/s: TensorFlow's profiler count of one iteration over the traced step with 
 benchmarks/train_throughput.py counts it; the same work for both sides), divided by each side's seconds
 per iteration. % of GEMM: that rate over the machine's fp32 GEMM rate measured in the same run (the best
 TensorFlow matmul of 2048, 3072 and 4096 square float32 matrices, before and after the comparison).
+Also per side: process CPU seconds per iteration (all threads). `--threads N` pins both libraries to N
+threads (TensorFlow intra- and inter-op, torch.set_num_threads): not the issue's comparison, which is at
+each library's defaults, but with N=1 a measure of the work per iteration that a machine shared with
+other jobs cannot distort much (PyTorch's default OpenMP threads collapse when the cores are shared).
 Prints a table; the last line is one JSON object (also written to --out).
 """
 
@@ -60,6 +65,9 @@ CONFIGS: dict[str, dict] = {
 
 # --- the workers: one request per stdin line, one JSON answer per stdout line --------------------------
 
+THREADS_ENV = "WAVEGAN_BENCH_THREADS"  # set by --threads; the workers read it before building anything
+THREADS = int(os.environ.get(THREADS_ENV) or 0)
+
 
 class OursWorker:
     def __init__(self) -> None:
@@ -68,8 +76,12 @@ class OursWorker:
         sys.path.insert(0, str(HERE))
         import tensorflow as tf
 
+        if THREADS:
+            tf.config.threading.set_intra_op_parallelism_threads(THREADS)
+            tf.config.threading.set_inter_op_parallelism_threads(THREADS)
         self.tf = tf
         self.trainer = None
+        self.cpu_times: list[float] = []
 
     def setup(self, config: str) -> dict:
         from train_throughput import step_flops
@@ -89,12 +101,17 @@ class OursWorker:
         return {"first_call_s": first, "flops": step_flops(self.trainer, self.real[0])}
 
     def run(self, iters: int) -> list[float]:
-        times = []
+        times, self.cpu_times = [], []
         for _ in range(iters):
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             self.trainer.iteration(self.real)["g_loss"].numpy()
             times.append(time.perf_counter() - started)
+            self.cpu_times.append(time.process_time() - cpu_started)
         return times
+
+    def cpu(self) -> list[float]:
+        """Process CPU seconds (all threads) of each iteration of the last `run`."""
+        return self.cpu_times
 
     def gemm(self) -> float:
         """The best fp32 matmul rate in FLOP/s over square sizes 2048, 3072 and 4096."""
@@ -118,6 +135,11 @@ class PeerWorker:
 
         self.peer_torch = peer_torch
         self.peer = None
+        self.cpu_times: list[float] = []
+        if THREADS:
+            import torch
+
+            torch.set_num_threads(THREADS)
 
     def setup(self, config: str) -> dict:
         import torch
@@ -130,7 +152,13 @@ class PeerWorker:
                 "threads": torch.get_num_threads()}  # fmt: skip
 
     def run(self, iters: int) -> list[float]:
-        return self.peer_torch.time_iterations(self.peer, 0, iters)
+        cpu_started = time.process_time()
+        times = self.peer_torch.time_iterations(self.peer, 0, iters)
+        self.cpu_times = [(time.process_time() - cpu_started) / iters] * iters
+        return times
+
+    def cpu(self) -> list[float]:
+        return self.cpu_times
 
 
 def serve(kind: str) -> None:
@@ -183,10 +211,12 @@ def compare(config: str, ours: Worker, peer: Worker, reps: int, iters: int, warm
     if warmup:
         ours("run", warmup)
         peer("run", warmup)
-    ours_times, peer_times = [], []
+    ours_times, peer_times, ours_cpu, peer_cpu = [], [], [], []
     for _ in range(reps):
         ours_times.append(statistics.mean(ours("run", iters)))
+        ours_cpu.append(statistics.mean(ours("cpu")))
         peer_times.append(statistics.mean(peer("run", iters)))
+        peer_cpu.append(statistics.mean(peer("cpu")))
         print(f"  {config}: ours {ours_times[-1]:.3f}  peer {peer_times[-1]:.3f} s/iter", flush=True)
     return {
         "config": config,
@@ -194,6 +224,9 @@ def compare(config: str, ours: Worker, peer: Worker, reps: int, iters: int, warm
         "peer_s_per_iter": statistics.median(peer_times),
         "ours_reps": ours_times,
         "peer_reps": peer_times,
+        # Process CPU seconds per iteration (all threads; spinning threads count too).
+        "ours_cpu_s_per_iter": statistics.median(ours_cpu),
+        "peer_cpu_s_per_iter": statistics.median(peer_cpu),
         "flops_per_iter": setup["flops"],
         "ours_first_call_s": setup["first_call_s"],
         "torch": peer_setup["torch"],
@@ -205,13 +238,14 @@ def compare(config: str, ours: Worker, peer: Worker, reps: int, iters: int, warm
 def table(rows: list[dict], gemm: float) -> str:
     lines = [
         f"{'config':<13} {'ours s/it':>9} {'peer s/it':>9} {'ratio':>6} {'ours GF/s':>9} {'peer GF/s':>9} "
-        f"{'ours %GEMM':>10} {'peer %GEMM':>10}"
+        f"{'ours %GEMM':>10} {'peer %GEMM':>10} {'ours CPU s':>10} {'peer CPU s':>10}"
     ]
     for row in rows:
         lines.append(
             f"{row['config']:<13} {row['ours_s_per_iter']:9.3f} {row['peer_s_per_iter']:9.3f} "
             f"{row['ratio']:6.2f} {row['ours_gflops_per_s']:9.1f} {row['peer_gflops_per_s']:9.1f} "
-            f"{row['ours_pct_gemm']:9.1f}% {row['peer_pct_gemm']:9.1f}%"
+            f"{row['ours_pct_gemm']:9.1f}% {row['peer_pct_gemm']:9.1f}% "
+            f"{row['ours_cpu_s_per_iter']:10.3f} {row['peer_cpu_s_per_iter']:10.3f}"
         )
     lines.append(f"GEMM rate (TF fp32 matmul 2048-4096, best): {gemm / 1e9:.1f} GFLOP/s")
     return "\n".join(lines)
@@ -228,6 +262,12 @@ def main(argv: list[str]) -> dict:
     )
     parser.add_argument("--paper-reps", type=int, default=3)
     parser.add_argument("--paper-warmup", type=int, default=0, help="the same at paper size")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="both libraries pinned to this many threads (0: their defaults)",
+    )
     parser.add_argument("--out", type=Path, default=HERE / "results" / "compare_torch.json")
     args = parser.parse_args(argv)
     if args.worker:
@@ -238,6 +278,8 @@ def main(argv: list[str]) -> dict:
     if unknown:
         parser.error(f"unknown config(s) {unknown}; choose from {', '.join(CONFIGS)}")
 
+    if args.threads:
+        os.environ[THREADS_ENV] = str(args.threads)
     load_before = os.getloadavg()
     started = time.perf_counter()
     ours, peer = Worker("ours"), Worker("peer")
@@ -279,6 +321,7 @@ def main(argv: list[str]) -> dict:
         "reps": args.reps,
         "iters_per_rep": args.iters,
         "paper_reps": args.paper_reps,
+        "threads": args.threads or "library defaults",
         "warmup": args.warmup,
         "paper_warmup": args.paper_warmup,
     }
