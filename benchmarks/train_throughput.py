@@ -7,6 +7,12 @@ FLOPs per iteration and achieved FLOP/s, for any training config.
 
 Real batches are random tensors of the configured shape (throughput does not depend on their values),
 so no data store is built. Prints a table; the last line is one JSON object (also written to --out).
+
+samples_per_s counts real examples through D (n_critic x batch per iteration); g_samples_per_s counts
+generated batches (batch per iteration), the usual convention elsewhere. FLOPs per iteration are
+TensorFlow's profiler count over the traced D and G steps built with Keras's own conv ops
+(wavegan.models.convolutions.use_reference_ops): the work the step does, whatever form the convolutions
+are computed in (the stride-1 forms add zero taps).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import tensorflow as tf
 from common import report  # noqa: E402  (benchmarks/ is on sys.path when a script there runs)
 
 from wavegan.cli.app import compose  # noqa: E402
+from wavegan.models.convolutions import use_reference_ops  # noqa: E402
 from wavegan.training.run import build_for_training  # noqa: E402
 from wavegan.training.trainer import GANTrainer  # noqa: E402
 
@@ -43,6 +50,20 @@ def graph_flops(concrete_function) -> float | None:
     except Exception as exc:  # the profiler is a compat API; report rather than fail the benchmark
         print(f"(FLOP count unavailable: {exc})", file=sys.stderr)
         return None
+
+
+def step_flops(trainer: GANTrainer, real_batch: tf.Tensor) -> float | None:
+    """FLOPs of one iteration (n_critic D steps + 1 G step) as the plain Keras conv ops compute it."""
+    models = (trainer.generator, trainer.discriminator)
+    for model in models:
+        use_reference_ops(model)
+    try:  # fresh functions: the trainer's own keep their optimised traces
+        d_flops = graph_flops(tf.function(trainer._d_step).get_concrete_function(real_batch))
+        g_flops = graph_flops(tf.function(trainer._g_step).get_concrete_function())
+    finally:
+        for model in models:
+            use_reference_ops(model, False)
+    return trainer.n_critic * d_flops + g_flops if d_flops and g_flops else None
 
 
 def peak_memory_mb() -> dict[str, float]:
@@ -67,9 +88,7 @@ def main(argv: list[str]) -> dict:
     started = time.perf_counter()
     trainer.iteration(real)["g_loss"].numpy()
     compile_s = time.perf_counter() - started
-    d_flops = graph_flops(trainer.d_step.get_concrete_function(real[0]))
-    g_flops = graph_flops(trainer.g_step.get_concrete_function())
-    flops = trainer.n_critic * d_flops + g_flops if d_flops and g_flops else None
+    flops = step_flops(trainer, real[0])
     for _ in range(args.warmup - 1):
         trainer.iteration(real)["g_loss"].numpy()
     times = []
@@ -98,6 +117,8 @@ def main(argv: list[str]) -> dict:
         "s_per_iter_min": round(float(np.min(times)), 4),
         # Real examples consumed by D per second (n_critic batches per iteration).
         "samples_per_s": round(trainer.n_critic * trainer.batch_size / per_iter, 2),
+        # Generated examples per second (one G batch per iteration), the convention of most GAN code.
+        "g_samples_per_s": round(trainer.batch_size / per_iter, 2),
         "flops_per_iter": flops,
         "achieved_gflops_per_s": round(flops / per_iter / 1e9, 2) if flops else None,
         **{k: round(v, 1) for k, v in peak_memory_mb().items()},

@@ -27,6 +27,7 @@ from typing import Any
 import keras
 
 from wavegan.errors import ConfigError
+from wavegan.models.convolutions import Conv2D, Conv2DTranspose
 from wavegan.models.normalization import d_feature_norm, d_layer, g_feature_norm
 
 DATA_SHAPE = (128, 128, 1)
@@ -52,10 +53,10 @@ def build_audiosynth_generator(model_cfg: Any, data_shape: tuple[int, ...]) -> k
     x = keras.layers.LeakyReLU(negative_slope=slope, name="z_project_lrelu")(x)
     x = keras.layers.Reshape((16, 16, 1), name="z_reshape")(x)
     for i, filters in enumerate((2 * dim, dim)):
-        x = keras.layers.Conv2DTranspose(filters, k, strides=2, padding="same", name=f"upconv_{i}")(x)
+        x = Conv2DTranspose(filters, k, strides=2, padding="same", name=f"upconv_{i}")(x)
         x = g_feature_norm(x, cfg.g_norm, f"upconv_{i}")
         x = keras.layers.LeakyReLU(negative_slope=slope, name=f"upconv_{i}_lrelu")(x)
-    x = keras.layers.Conv2DTranspose(1, k, strides=2, padding="same", name="upconv_2")(x)
+    x = Conv2DTranspose(1, k, strides=2, padding="same", name="upconv_2")(x)
     x = keras.layers.Activation("tanh", name="tanh")(x)
     return keras.Model(z, x, name="audiosynth_generator")
 
@@ -69,7 +70,7 @@ def build_audiosynth_discriminator(model_cfg: Any, data_shape: tuple[int, ...]) 
     inp = keras.Input(DATA_SHAPE, name="x")
     x = inp
     for i, filters in enumerate((dim, 2 * dim, 4 * dim)):
-        x = d_layer(keras.layers.Conv2D(filters, k, strides=2, padding="same", name=f"downconv_{i}"), norm)(x)
+        x = d_layer(Conv2D(filters, k, strides=2, padding="same", name=f"downconv_{i}"), norm)(x)
         if i > 0:
             x = d_feature_norm(x, norm, f"downconv_{i}")
         x = keras.layers.LeakyReLU(negative_slope=slope, name=f"downconv_{i}_lrelu")(x)

@@ -33,6 +33,7 @@ from typing import Any
 import keras
 
 from wavegan.errors import ConfigError
+from wavegan.models.convolutions import Conv2D
 from wavegan.models.layers import upconv2d
 from wavegan.models.normalization import d_feature_norm, d_layer, g_feature_norm
 
@@ -97,7 +98,7 @@ def build_dcgan_discriminator(model_cfg: Any, data_shape: tuple[int, ...]) -> ke
     inp = keras.Input((side, side, channels), name="x")
     x = inp
     for i in range(n_layers):
-        conv = keras.layers.Conv2D(
+        conv = Conv2D(
             dim * 2**i, cfg.kernel_size, strides=2, padding="same", name=f"downconv_{i}"
         )
         x = d_layer(conv, norm)(x)

@@ -44,6 +44,7 @@ from typing import Any
 import keras
 
 from wavegan.errors import ConfigError
+from wavegan.models.convolutions import Conv1D
 from wavegan.models.layers import PhaseShuffle, upconv1d
 from wavegan.models.normalization import d_feature_norm, d_layer, g_feature_norm
 
@@ -115,7 +116,7 @@ def build_wavegan_generator(model_cfg: Any, data_shape: tuple[int, ...]) -> kera
     x = keras.layers.Activation("tanh", name="tanh")(x)
     if cfg.post_proc_filt_len > 0:
         # One learned FIR filter per output channel, as the reference's `pp_filt` (1 filter, no bias).
-        x = keras.layers.Conv1D(
+        x = Conv1D(
             channels, cfg.post_proc_filt_len, padding="same", use_bias=False, name="pp_filt"
         )(x)
     return keras.Model(z, x, name="wavegan_generator")
@@ -144,7 +145,7 @@ def build_wavegan_discriminator(model_cfg: Any, data_shape: tuple[int, ...]) -> 
     inp = keras.Input((slice_len, channels), name="x")
     x = inp
     for i, (mul, stride) in enumerate(zip(d_muls, d_strides, strict=True)):
-        conv = keras.layers.Conv1D(
+        conv = Conv1D(
             dim * mul, cfg.kernel_len, strides=stride, padding="same", name=f"downconv_{i}"
         )
         x = d_layer(conv, norm)(x)

@@ -39,7 +39,19 @@ def _per_example(shape_of: tf.Tensor) -> tf.Tensor:
     return tf.concat([tf.shape(shape_of)[:1], tf.ones([rank - 1], dtype=tf.int32)], axis=0)
 
 
-def random_interpolates(real: tf.Tensor, fake: tf.Tensor, alpha: tf.Tensor | None = None) -> tf.Tensor:
+def _uniform(shape: tf.Tensor, dtype: tf.DType, generator: tf.random.Generator | None) -> tf.Tensor:
+    """U[0, 1) draws from `generator` (a trainer's own stream) or, without one, TensorFlow's global RNG."""
+    if generator is not None:
+        return tf.cast(generator.uniform(shape, 0.0, 1.0, dtype=tf.float32), dtype)
+    return tf.random.uniform(shape, 0.0, 1.0, dtype=dtype)
+
+
+def random_interpolates(
+    real: tf.Tensor,
+    fake: tf.Tensor,
+    alpha: tf.Tensor | None = None,
+    generator: tf.random.Generator | None = None,
+) -> tf.Tensor:
     """real + alpha * (fake - real), with one alpha ~ U[0, 1] per example (shape [B, 1, ..., 1]).
 
     One factor per example, not per element, so each interpolate lies on the straight line between a
@@ -48,7 +60,7 @@ def random_interpolates(real: tf.Tensor, fake: tf.Tensor, alpha: tf.Tensor | Non
     real = tf.convert_to_tensor(real)
     fake = tf.cast(tf.convert_to_tensor(fake), real.dtype)
     if alpha is None:
-        alpha = tf.random.uniform(_per_example(real), 0.0, 1.0, dtype=real.dtype)
+        alpha = _uniform(_per_example(real), real.dtype, generator)
     return real + tf.cast(alpha, real.dtype) * (fake - real)
 
 
@@ -76,13 +88,15 @@ def gradient_penalty(
     training: bool = True,
     *,
     alpha: tf.Tensor | None = None,
+    generator: tf.random.Generator | None = None,
 ) -> tf.Tensor:
     """WGAN-GP: mean_b (||grad_x D(x_b)|| - 1)^2 at random interpolates x_b, a float32 scalar.
 
     `training` is passed to the discriminator (phase shuffle behaves as in D's own training step);
-    `alpha` fixes the interpolation factors, [B, 1, ..., 1], for tests.
+    `alpha` fixes the interpolation factors, [B, 1, ..., 1], for tests; `generator` draws them.
     """
-    return _unit_norm_penalty(discriminator, random_interpolates(real, fake, alpha), training)
+    interpolates = random_interpolates(real, fake, alpha, generator)
+    return _unit_norm_penalty(discriminator, interpolates, training)
 
 
 def dragan_penalty(
@@ -93,15 +107,17 @@ def dragan_penalty(
     *,
     noise: tf.Tensor | None = None,
     alpha: tf.Tensor | None = None,
+    generator: tf.random.Generator | None = None,
 ) -> tf.Tensor:
     """DRAGAN: mean_b (||grad D(x_hat_b)|| - 1)^2 at x_hat = x + alpha (x + delta - x), delta = scale *
     std(x) * U[0, 1] elementwise, as Kodali et al.'s code (`x + 0.5 * x.std() * np.random.random(x.shape)`).
-    `noise` (the U[0, 1] draw) and `alpha` fix the random parts for tests."""
+    `noise` (the U[0, 1] draw) and `alpha` fix the random parts for tests; `generator` draws them."""
     real = tf.convert_to_tensor(real)
     if noise is None:
-        noise = tf.random.uniform(tf.shape(real), 0.0, 1.0, dtype=real.dtype)
+        noise = _uniform(tf.shape(real), real.dtype, generator)
     perturbed = real + scale * tf.math.reduce_std(real) * tf.cast(noise, real.dtype)
-    return _unit_norm_penalty(discriminator, random_interpolates(real, perturbed, alpha), training)
+    interpolates = random_interpolates(real, perturbed, alpha, generator)
+    return _unit_norm_penalty(discriminator, interpolates, training)
 
 
 def zero_centred_penalty(discriminator: Discriminator, x: tf.Tensor, training: bool = True) -> tf.Tensor:
@@ -127,11 +143,18 @@ class Penalty:
     def active(self) -> bool:
         return self.name != "none" and self.weight > 0
 
-    def value(self, discriminator: Discriminator, real: tf.Tensor, fake: tf.Tensor) -> tf.Tensor:
+    def value(
+        self,
+        discriminator: Discriminator,
+        real: tf.Tensor,
+        fake: tf.Tensor,
+        generator: tf.random.Generator | None = None,
+    ) -> tf.Tensor:
+        """The unweighted penalty; `generator` (optional) draws its random parts."""
         if self.name == "wgan_gp":
-            return gradient_penalty(discriminator, real, fake)
+            return gradient_penalty(discriminator, real, fake, generator=generator)
         if self.name == "dragan":
-            return dragan_penalty(discriminator, real, self.dragan_scale)
+            return dragan_penalty(discriminator, real, self.dragan_scale, generator=generator)
         if self.name == "r1":
             return zero_centred_penalty(discriminator, real)
         if self.name == "r2":

@@ -87,6 +87,9 @@ class GANTrainer:
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         self.d_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name="d_steps")
         self.latents = tf.random.Generator.from_seed(seed)
+        # The penalty's random draws (WGAN-GP's interpolation factors, DRAGAN's perturbations) from a
+        # generator of the trainer's own: checkpointed, and the same stream however the step is compiled.
+        self.penalty_noise = tf.random.Generator.from_seed(seed + 2)
         # Instance noise on D's inputs, sigma_0 annealed linearly to 0 over its steps (Sonderby et al. 2016).
         self.instance_noise = float(cfg.trainer.get("instance_noise") or 0.0)
         noise_steps = cfg.trainer.get("instance_noise_steps") or cfg.trainer.max_steps
@@ -113,6 +116,7 @@ class GANTrainer:
             step=self.step,
             d_steps=self.d_steps,
             latents=self.latents,
+            penalty_noise=self.penalty_noise,
             **({"g_ema": self.g_ema} if self.g_ema is not None else {}),
             **({"noise": self.noise} if self.noise is not None else {}),
         )
@@ -141,19 +145,23 @@ class GANTrainer:
         """The penalty's value on this D step: every `penalty.every`-th step only (lazy), else 0."""
         if not self.penalty.active:
             return tf.constant(0.0)
+        def value() -> tf.Tensor:
+            return self.penalty.value(self.discriminator, real, fake, self.penalty_noise)
+
         if self.penalty.every == 1:
-            return self.penalty.value(self.discriminator, real, fake)
+            return value()
         return tf.cond(
             self.d_steps % self.penalty.every == 0,
-            lambda: self.penalty.value(self.discriminator, real, fake),
+            value,
             lambda: tf.constant(0.0),
         )
 
     def _d_step(self, real: tf.Tensor) -> dict[str, tf.Tensor]:
         z = sample_latent(self.batch_size, self.latent_dim, self.latents)
+        # G's forward pass outside the tape: D's update needs no gradient through it.
+        fake = self._noisy(self.generator(z, training=True))
+        real = self._noisy(real)
         with tf.GradientTape() as tape:
-            fake = self._noisy(self.generator(z, training=True))
-            real = self._noisy(real)
             real_logits = tf.cast(self.discriminator(real, training=True), tf.float32)
             fake_logits = tf.cast(self.discriminator(fake, training=True), tf.float32)
             adversarial = self.loss.discriminator_loss(real_logits, fake_logits)
