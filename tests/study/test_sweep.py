@@ -90,7 +90,7 @@ def test_unknown_search_keys_fail_before_any_trial_naming_them(tmp_path, capsys)
         (["sweep={path}", "sweep.divergence.seed_value=best"], "expected one of [worst, ignore]"),
         (["sweep={path}", "sweep.grace_period=1"], "must exceed sweep.heartbeat_interval"),
         (["sweep={path}", "model=nope"], "Could not find 'model/nope'. Fix: one of audiosynth"),
-        (["sweep={path}", "trainer.bogus=1"], "Key 'bogus' is not in struct"),
+        (["sweep={path}", "trainer.bogus=1"], "Key 'bogus' not in 'TrainerConfig'"),
         (["sweep={path}", "sweep.search_space.seed=choice(1, 2)"], "`seed` cannot be searched"),
     ],
 )
