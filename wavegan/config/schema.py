@@ -240,6 +240,12 @@ class PenaltyConfig:
 # ---------------------------------------------------------------------------------------------------
 
 
+def keras_optimizer(target: str, **arguments: str) -> Any:
+    """The `keras` field of an optimizer: `target`'s keyword arguments read from the option's own keys."""
+    interpolated = {name: f"${{..{key}}}" for name, key in arguments.items()}
+    return field(default_factory=lambda: {"_target_": target, **interpolated})
+
+
 @dataclass
 class OptimizerConfig:
     name: str = MISSING
@@ -257,14 +263,7 @@ class AdamOptimizer(OptimizerConfig):
     beta1: float = "${loss.optim_defaults.adam.beta1}"  # type: ignore[assignment]
     beta2: float = "${loss.optim_defaults.adam.beta2}"  # type: ignore[assignment]
     epsilon: float = 1.0e-8
-    keras: Any = field(
-        default_factory=lambda: {
-            "_target_": "keras.optimizers.Adam",
-            "beta_1": "${..beta1}",
-            "beta_2": "${..beta2}",
-            "epsilon": "${..epsilon}",
-        }
-    )
+    keras: Any = keras_optimizer("keras.optimizers.Adam", beta_1="beta1", beta_2="beta2", epsilon="epsilon")
 
 
 @dataclass
@@ -274,13 +273,8 @@ class RMSPropOptimizer(OptimizerConfig):
     rho: float = 0.9
     momentum: float = 0.0
     epsilon: float = 1.0e-7
-    keras: Any = field(
-        default_factory=lambda: {
-            "_target_": "keras.optimizers.RMSprop",
-            "rho": "${..rho}",
-            "momentum": "${..momentum}",
-            "epsilon": "${..epsilon}",
-        }
+    keras: Any = keras_optimizer(
+        "keras.optimizers.RMSprop", rho="rho", momentum="momentum", epsilon="epsilon"
     )
 
 

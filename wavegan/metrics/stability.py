@@ -260,19 +260,27 @@ def _score(
     }
 
 
+def _drift_figures(
+    values: np.ndarray, name: str, higher: bool, change: str, min_evals: int
+) -> dict[str, float]:
+    """`<name>_final`, `<name>_best` and `<name>_<change>`: the largest shortfall from the best so far."""
+    best = (values.max() if higher else values.min()) if len(values) else _NAN
+    out = {
+        f"stability/{name}_final": float(values[-1]) if len(values) else _NAN,
+        f"stability/{name}_best": float(best),
+        f"stability/{name}_{change}": _NAN,
+    }
+    if len(values) >= min_evals:
+        out[f"stability/{name}_{change}"] = float(_shortfall(values, higher=higher).max())
+    return out
+
+
 def _coverage_figures(history: History, key: str, min_evals: int) -> dict[str, float]:
     steps, c = _series(history, key)
-    out = {
-        "stability/coverage_final": float(c[-1]) if len(c) else _NAN,
-        "stability/coverage_best": float(c.max()) if len(c) else _NAN,
-        "stability/coverage_drop": _NAN,
-        "stability/collapse": _NAN,
-        "stability/collapse_step": _NAN,
-    }
+    out = _drift_figures(c, "coverage", True, "drop", min_evals)
+    out["stability/collapse"] = out["stability/collapse_step"] = _NAN
     if len(c) >= min_evals:
-        drop = _shortfall(c, higher=True)
-        out["stability/coverage_drop"] = float(drop.max())
-        collapsed = np.flatnonzero(drop >= COLLAPSE_DROP)
+        collapsed = np.flatnonzero(_shortfall(c, higher=True) >= COLLAPSE_DROP)
         out["stability/collapse"] = float(len(collapsed) > 0)
         if len(collapsed):
             out["stability/collapse_step"] = float(steps[collapsed[0]])
@@ -280,16 +288,7 @@ def _coverage_figures(history: History, key: str, min_evals: int) -> dict[str, f
 
 
 def _ndb_figures(history: History, key: str, min_evals: int) -> dict[str, float]:
-    _, v = _series(history, key)
-    out = {
-        "stability/ndb_final": float(v[-1]) if len(v) else _NAN,
-        "stability/ndb_best": float(v.min()) if len(v) else _NAN,
-        "stability/ndb_rise": _NAN,
-    }
-    if len(v) >= min_evals:
-        rise = _shortfall(v, higher=False)
-        out["stability/ndb_rise"] = float(rise.max())
-    return out
+    return _drift_figures(_series(history, key)[1], "ndb", False, "rise", min_evals)
 
 
 def _summary(history: History, key: str, name: str, stats: Sequence[str]) -> dict[str, float]:

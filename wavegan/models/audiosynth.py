@@ -27,8 +27,9 @@ from typing import Any
 import keras
 
 from wavegan.errors import ConfigError
+from wavegan.models.blocks import discriminator_conv_block, discriminator_logits
 from wavegan.models.convolutions import Conv2D, Conv2DTranspose
-from wavegan.models.normalization import d_feature_norm, d_layer, g_feature_norm
+from wavegan.models.normalization import g_feature_norm
 
 DATA_SHAPE = (128, 128, 1)
 
@@ -70,13 +71,9 @@ def build_audiosynth_discriminator(model_cfg: Any, data_shape: tuple[int, ...]) 
     inp = keras.Input(DATA_SHAPE, name="x")
     x = inp
     for i, filters in enumerate((dim, 2 * dim, 4 * dim)):
-        x = d_layer(Conv2D(filters, k, strides=2, padding="same", name=f"downconv_{i}"), norm)(x)
-        if i > 0:
-            x = d_feature_norm(x, norm, f"downconv_{i}")
-        x = keras.layers.LeakyReLU(negative_slope=slope, name=f"downconv_{i}_lrelu")(x)
-    x = keras.layers.Flatten(name="flatten")(x)
-    logits = d_layer(keras.layers.Dense(1, name="output"), norm)(x)
-    return keras.Model(inp, logits, name="audiosynth_discriminator")
+        conv = Conv2D(filters, k, strides=2, padding="same", name=f"downconv_{i}")
+        x = discriminator_conv_block(x, conv, norm, i, slope)
+    return keras.Model(inp, discriminator_logits(x, norm), name="audiosynth_discriminator")
 
 
 def build_audiosynth(model_cfg: Any, data_shape: tuple[int, ...]) -> tuple[keras.Model, keras.Model]:

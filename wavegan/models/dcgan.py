@@ -33,9 +33,10 @@ from typing import Any
 import keras
 
 from wavegan.errors import ConfigError
+from wavegan.models.blocks import discriminator_conv_block, discriminator_logits, generator_upconv_stack
 from wavegan.models.convolutions import Conv2D
 from wavegan.models.layers import upconv2d
-from wavegan.models.normalization import d_feature_norm, d_layer, g_feature_norm
+from wavegan.models.normalization import g_feature_norm
 
 LEAKY_SLOPE = 0.2
 
@@ -68,24 +69,13 @@ def build_dcgan_generator(model_cfg: Any, data_shape: tuple[int, ...]) -> keras.
     x = keras.layers.Reshape((4, 4, width), name="z_reshape")(x)
     x = g_feature_norm(x, cfg.g_norm, "z_project")
     x = keras.layers.ReLU(name="z_project_relu")(x)
-    for i in range(n_layers):
-        last = i == n_layers - 1
-        filters = channels if last else dim * 2 ** (n_layers - 2 - i)
-        x = upconv2d(
-            x,
-            filters,
-            cfg.kernel_size,
-            2,
-            str(cfg.upsample),
-            name=f"upconv_{i}",
-            init=str(cfg.g_init),
-            gain=1.0 if last else 2.0,  # the last layer feeds tanh, the others a ReLU
-        )
-        if last:
-            break
-        x = g_feature_norm(x, cfg.g_norm, f"upconv_{i}")
-        x = keras.layers.ReLU(name=f"upconv_{i}_relu")(x)
-    x = keras.layers.Activation("tanh", name="tanh")(x)
+    filters = [dim * 2 ** (n_layers - 2 - i) for i in range(n_layers - 1)] + [channels]
+    x = generator_upconv_stack(
+        x,
+        [(f, 2) for f in filters],
+        cfg,
+        lambda x, f, s, **kw: upconv2d(x, f, cfg.kernel_size, s, str(cfg.upsample), **kw),
+    )
     return keras.Model(z, x, name="dcgan_generator")
 
 
@@ -98,16 +88,9 @@ def build_dcgan_discriminator(model_cfg: Any, data_shape: tuple[int, ...]) -> ke
     inp = keras.Input((side, side, channels), name="x")
     x = inp
     for i in range(n_layers):
-        conv = Conv2D(
-            dim * 2**i, cfg.kernel_size, strides=2, padding="same", name=f"downconv_{i}"
-        )
-        x = d_layer(conv, norm)(x)
-        if i > 0:
-            x = d_feature_norm(x, norm, f"downconv_{i}")
-        x = keras.layers.LeakyReLU(negative_slope=LEAKY_SLOPE, name=f"downconv_{i}_lrelu")(x)
-    x = keras.layers.Flatten(name="flatten")(x)
-    logits = d_layer(keras.layers.Dense(1, name="output"), norm)(x)
-    return keras.Model(inp, logits, name="dcgan_discriminator")
+        conv = Conv2D(dim * 2**i, cfg.kernel_size, strides=2, padding="same", name=f"downconv_{i}")
+        x = discriminator_conv_block(x, conv, norm, i, LEAKY_SLOPE)
+    return keras.Model(inp, discriminator_logits(x, norm), name="dcgan_discriminator")
 
 
 def build_dcgan(model_cfg: Any, data_shape: tuple[int, ...]) -> tuple[keras.Model, keras.Model]:

@@ -12,6 +12,7 @@ in expectation both apply the same augmentation.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import keras
@@ -111,10 +112,11 @@ def upconv_initializer(
     )
 
 
-def _upconv(
-    x: Any, dims: int, filters: int, kernel: int, stride: int, upsample: str, name: str, init: str,
-    gain: float,
+def upconv(
+    dims: int, x: Any, filters: int, kernel: int, stride: int, upsample: str, name: str,
+    init: str = "stride_aware", gain: float = 2.0,
 ) -> Any:  # fmt: skip
+    """`dims`-D up-sampling by `stride` then a 'same' convolution (see upconv1d below)."""
     transposed, upsampling, conv = {
         1: (convolutions.Conv1DTranspose, keras.layers.UpSampling1D, convolutions.Conv1D),
         2: (convolutions.Conv2DTranspose, keras.layers.UpSampling2D, convolutions.Conv2D),
@@ -136,35 +138,11 @@ def _upconv(
     return conv(filters, kernel, strides=1, padding="same", kernel_initializer=initializer, name=name)(x)
 
 
-def upconv1d(
-    x: Any,
-    filters: int,
-    kernel_len: int,
-    stride: int,
-    upsample: str,
-    name: str,
-    init: str = "stride_aware",
-    gain: float = 2.0,
-) -> Any:
-    """Time up-sampling by `stride` followed by a 'same' convolution.
-
-    `zeros`: a transposed convolution (zero-stuffing then convolution), the WaveGAN default.
-    `nn`: nearest-neighbour repetition then an ordinary convolution; same parameter count, and it
-    avoids the checkerboard artefacts of transposed convolutions (WaveGAN section 3.2, Odena et al.).
-    `init`, `gain`: see `upconv_initializer`.
-    """
-    return _upconv(x, 1, filters, kernel_len, stride, upsample, name, init, gain)
-
-
-def upconv2d(
-    x: Any,
-    filters: int,
-    kernel_size: int,
-    stride: int,
-    upsample: str,
-    name: str,
-    init: str = "stride_aware",
-    gain: float = 2.0,
-) -> Any:
-    """2-D version of `upconv1d` (SpecGAN's `conv2d_transpose`)."""
-    return _upconv(x, 2, filters, kernel_size, stride, upsample, name, init, gain)
+# Time up-sampling by `stride` followed by a 'same' convolution, in 1-D (WaveGAN) or 2-D (SpecGAN's
+# `conv2d_transpose`): upconv1d(x, filters, kernel_len, stride, upsample, name, init, gain).
+# `zeros`: a transposed convolution (zero-stuffing then convolution), the WaveGAN default. `nn`:
+# nearest-neighbour repetition then an ordinary convolution; same parameter count, and it avoids the
+# checkerboard artefacts of transposed convolutions (WaveGAN section 3.2, Odena et al.). `init`, `gain`: see
+# `upconv_initializer`.
+upconv1d = functools.partial(upconv, 1)
+upconv2d = functools.partial(upconv, 2)

@@ -44,9 +44,10 @@ from typing import Any
 import keras
 
 from wavegan.errors import ConfigError
+from wavegan.models.blocks import discriminator_conv_block, discriminator_logits, generator_upconv_stack
 from wavegan.models.convolutions import Conv1D
 from wavegan.models.layers import PhaseShuffle, upconv1d
-from wavegan.models.normalization import d_feature_norm, d_layer, g_feature_norm
+from wavegan.models.normalization import g_feature_norm
 
 LEAKY_SLOPE = 0.2  # the reference's lrelu(alpha=0.2)
 SMALL_SLICE_LENS = (64, 256, 1024, 4096)
@@ -95,25 +96,13 @@ def build_wavegan_generator(model_cfg: Any, data_shape: tuple[int, ...]) -> kera
     x = keras.layers.Reshape((16, dim * g_muls[0]), name="z_reshape")(x)
     x = g_feature_norm(x, cfg.g_norm, "z_project")
     x = keras.layers.ReLU(name="z_project_relu")(x)
-    n_up = len(strides)
-    for i, (mul, stride) in enumerate(zip(g_muls[1:], strides, strict=True)):
-        last = i == n_up - 1
-        filters = channels if last else dim * mul
-        x = upconv1d(
-            x,
-            filters,
-            cfg.kernel_len,
-            stride,
-            str(cfg.upsample),
-            name=f"upconv_{i}",
-            init=str(cfg.g_init),
-            gain=1.0 if last else 2.0,  # the last layer feeds tanh, the others a ReLU
-        )
-        if last:
-            break
-        x = g_feature_norm(x, cfg.g_norm, f"upconv_{i}")
-        x = keras.layers.ReLU(name=f"upconv_{i}_relu")(x)
-    x = keras.layers.Activation("tanh", name="tanh")(x)
+    filters = [dim * mul for mul in g_muls[1:-1]] + [channels]
+    x = generator_upconv_stack(
+        x,
+        list(zip(filters, strides, strict=True)),
+        cfg,
+        lambda x, f, s, **kw: upconv1d(x, f, cfg.kernel_len, s, str(cfg.upsample), **kw),
+    )
     if cfg.post_proc_filt_len > 0:
         # One learned FIR filter per output channel, as the reference's `pp_filt` (1 filter, no bias).
         x = Conv1D(
@@ -145,18 +134,11 @@ def build_wavegan_discriminator(model_cfg: Any, data_shape: tuple[int, ...]) -> 
     inp = keras.Input((slice_len, channels), name="x")
     x = inp
     for i, (mul, stride) in enumerate(zip(d_muls, d_strides, strict=True)):
-        conv = Conv1D(
-            dim * mul, cfg.kernel_len, strides=stride, padding="same", name=f"downconv_{i}"
-        )
-        x = d_layer(conv, norm)(x)
-        if i > 0:  # the reference never normalises D's input layer (nor does DCGAN)
-            x = d_feature_norm(x, norm, f"downconv_{i}")
-        x = keras.layers.LeakyReLU(negative_slope=LEAKY_SLOPE, name=f"downconv_{i}_lrelu")(x)
+        conv = Conv1D(dim * mul, cfg.kernel_len, strides=stride, padding="same", name=f"downconv_{i}")
+        x = discriminator_conv_block(x, conv, norm, i, LEAKY_SLOPE)
         if i < n_shuffle and cfg.phase_shuffle > 0:
             x = PhaseShuffle(cfg.phase_shuffle, name=f"phase_shuffle_{i}")(x)
-    x = keras.layers.Flatten(name="flatten")(x)
-    logits = d_layer(keras.layers.Dense(1, name="output"), norm)(x)
-    return keras.Model(inp, logits, name="wavegan_discriminator")
+    return keras.Model(inp, discriminator_logits(x, norm), name="wavegan_discriminator")
 
 
 def build_wavegan(model_cfg: Any, data_shape: tuple[int, ...]) -> tuple[keras.Model, keras.Model]:

@@ -11,6 +11,8 @@ centred).
 
 from __future__ import annotations
 
+from typing import Any
+
 import librosa
 import numpy as np
 import scipy.fft
@@ -58,20 +60,17 @@ def log_magnitude_spectrogram(
     n_fft: int = 256,
     hop_length: int = 128,
     *,
-    win_length: int | None = None,
-    window: str = "hann",
-    center: bool = False,
     log_eps: float = 1e-6,
     drop_nyquist: bool = False,
+    **stft_options: Any,
 ) -> np.ndarray:
     """log(|STFT| + log_eps) of ``waveforms`` [..., samples] as float32 [..., frames, bins].
 
     Time x frequency orientation, same as the spectrogram features. ``drop_nyquist`` removes the
-    last bin, which SpecGAN drops to make the frequency axis a power of two.
+    last bin, which SpecGAN drops to make the frequency axis a power of two. ``stft_options``:
+    `magnitude_spectrogram`'s (win_length, window, center).
     """
-    mag = magnitude_spectrogram(
-        waveforms, n_fft, hop_length, win_length=win_length, window=window, center=center
-    )
+    mag = magnitude_spectrogram(waveforms, n_fft, hop_length, **stft_options)
     if drop_nyquist:
         mag = mag[..., :-1]
     return np.log(mag + np.float32(log_eps)).astype(np.float32, copy=False)
