@@ -158,6 +158,24 @@ def test_the_small_data_model_is_shrinkage_lda_with_a_discriminant_embedding(tmp
     assert 2 not in np.argmax(predict(without, x)[1], axis=1)
 
 
+@pytest.mark.parametrize(
+    "override",
+    [
+        "eval.classifier.cv_folds=1",
+        "eval.classifier.min_accuracy=1.5",
+        "eval.classifier.small_data_max_clips=-1",
+    ],
+)
+def test_classifier_settings_out_of_range_are_refused_naming_the_key(override):
+    from wavegan.config.checks import validate_training_config
+    from wavegan.errors import ConfigError
+
+    key = override.split("=")[0]
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        validate_training_config(compose([override]))
+    validate_training_config(compose([f"{key}=0"]))  # 0 is allowed for each (off / never small)
+
+
 class ArrayStore:
     """The parts of a DataStore the evaluator reads, over arrays."""
 

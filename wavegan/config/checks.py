@@ -46,6 +46,18 @@ POSITIVE = _range(0, math.inf, low_open=True)
 NON_NEGATIVE = _range(0, math.inf)
 FRACTION = _range(0, 1, high_open=True)  # [0, 1)
 
+
+def _off_or_range(low: float, high: float) -> Callable:
+    """0 (off) or a value in [low, high]."""
+    inside = _range(low, high)
+
+    def rule(value: float) -> bool:
+        return value == 0 or inside(value)
+
+    rule.text = f"0 (off) or {inside.text}"
+    return rule
+
+
 # key: (rule, fix). Optional keys (null allowed) are skipped when null.
 RANGES: dict[str, tuple[Callable, str]] = {
     "optimizer.lr": (POSITIVE, "e.g. optimizer.lr=1e-4"),
@@ -70,6 +82,12 @@ RANGES: dict[str, tuple[Callable, str]] = {
     "penalty.dragan_scale": (POSITIVE, "e.g. penalty.dragan_scale=0.5"),
     "eval.every": (_range(0, MAX_STEPS), "e.g. eval.every=25, or 0 for the end only"),
     "eval.num_samples": (_range(2, 1 << 24), "e.g. eval.num_samples=256 (capped at the held-out clips)"),
+    "eval.classifier.min_accuracy": (_range(0, 1), "e.g. eval.classifier.min_accuracy=0.8"),
+    "eval.classifier.small_data_max_clips": (
+        NON_NEGATIVE,
+        "e.g. eval.classifier.small_data_max_clips=600, or 0 for the CNN on every data set",
+    ),
+    "eval.classifier.cv_folds": (_off_or_range(2, 100), "e.g. eval.classifier.cv_folds=5, or 0 for off"),
 }
 MODEL_RANGES: dict[str, tuple[Callable, str]] = {
     "dim": (_range(1, MAX_DIM), "e.g. model.dim=8 (CPU) or 64 (paper)"),
