@@ -156,6 +156,16 @@ def test_the_small_data_model_is_shrinkage_lda_with_a_discriminant_embedding(tmp
     # a class absent from the fitted rows (a cross-validation fold can lack one) is never predicted
     without = fit_discriminant(x[:60][y[:60] != 2], y[:60][y[:60] != 2], classes, settings)
     assert 2 not in np.argmax(predict(without, x)[1], axis=1)
+    # two classes (a folder with two labels, or a fold with two present): sklearn's one-row binary form
+    two = np.isin(y, (1, 3))
+    pair = fit_discriminant(x[:60][two[:60]], y[:60][two[:60]], classes, settings)
+    pair_embedding, pair_probs = predict(pair, x[60:][two[60:]])
+    f_fit, f_new = features[:60][two[:60]], features[60:][two[60:]]
+    lda_pair = LinearDiscriminantAnalysis(solver="eigen", shrinkage="auto")
+    lda_pair.fit((f_fit - f_fit.mean(0)) / f_fit.std(0), y[:60][two[:60]])
+    expected = lda_pair.predict_proba((f_new - f_fit.mean(0)) / f_fit.std(0))
+    np.testing.assert_allclose(pair_probs[:, [1, 3]], expected, atol=1e-4)
+    assert pair_embedding.shape == (int(two[60:].sum()), 1) and np.all(pair_probs[:, [0, 2]] < 1e-6)
 
 
 @pytest.mark.parametrize(

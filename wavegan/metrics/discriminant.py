@@ -137,12 +137,16 @@ def fit_discriminant(
     with warnings.catch_warnings():  # collinear summaries: shrinkage is there for exactly that
         warnings.simplefilter("ignore", UserWarning)
         lda.fit((features - mean) / std, y)
-    # The class posteriors from the full eigenbasis (sklearn keeps coef_ for every class, also for two);
-    # the embedding from the discriminant directions, Sw-orthonormal (scipy's generalised eigh).
+    # The class posteriors from LDA's linear decision function (softmax of [0, d] for two classes is
+    # sklearn's sigmoid of d); the embedding from the discriminant directions, Sw-orthonormal (scipy's
+    # generalised eigh).
     dims = min(len(present) - 1, features.shape[1])
     coef = np.zeros((num_classes, features.shape[1]))
     intercept = np.full(num_classes, _ABSENT_CLASS_LOGIT)
-    coef[present], intercept[present] = lda.coef_.reshape(len(present), -1), lda.intercept_
+    if len(present) == 2:  # sklearn keeps one row, the second class's logit minus the first's
+        coef[present[1]], intercept[present] = lda.coef_[0], (0.0, lda.intercept_[0])
+    else:
+        coef[present], intercept[present] = lda.coef_, lda.intercept_
     # standardisation folded into both heads: h = (f - mean) / std, so W h = (W / std) f - W (mean / std)
     scaled_coef = coef / std
     scalings = lda.scalings_[:, :dims] / std[:, None]
