@@ -23,7 +23,7 @@ from .harness import Trial
 from .processes import Finished, Workspace, run, template_store
 
 CONFIG = ["data.num_samples=240", "data.slice_len=4096", "data.seed=99"]  # a store of its own
-EVAL = ["eval.num_samples=32", "eval.classifier.cv_folds=0", "eval.classifier.epochs=6"]
+EVAL = ["eval.num_samples=32", "eval.classifier.cv_folds=0", "eval.classifier.cnn.epochs=6"]
 TARGETS = ("store", "features", "classifier")
 
 

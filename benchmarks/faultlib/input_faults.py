@@ -184,7 +184,7 @@ DATA_VALUES = [
 ]  # fmt: skip
 EVAL_VALUES = [
     ("eval.num_samples", "1000000000000"), ("eval.bootstrap", "1000000000"), ("eval.ndb_k", "0"),
-    ("eval.is_splits", "1e9"), ("eval.classifier.epochs", "1000000000"), ("eval.features.n_mels", "nan"),
+    ("eval.is_splits", "1e9"), ("eval.classifier.cnn.epochs", "1000000000"), ("eval.features.n_mels", "nan"),
 ]  # fmt: skip
 
 

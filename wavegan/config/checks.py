@@ -49,6 +49,18 @@ POSITIVE = _range(0, math.inf, low_open=True)
 NON_NEGATIVE = _range(0, math.inf)
 FRACTION = _range(0, 1, high_open=True)  # [0, 1)
 
+
+def _off_or_range(low: float, high: float) -> Callable:
+    """0 (off) or a value in [low, high]."""
+    inside = _range(low, high)
+
+    def rule(value: float) -> bool:
+        return value == 0 or inside(value)
+
+    rule.text = f"0 (off) or {inside.text}"
+    return rule
+
+
 # key: (rule, fix). Optional keys (null allowed) are skipped when null.
 RANGES: dict[str, tuple[Callable, str]] = {
     "optimizer.lr": (POSITIVE, "e.g. optimizer.lr=1e-4"),
@@ -98,20 +110,20 @@ EVAL_RANGES: dict[str, tuple[Callable, str]] = {
     "eval.features.n_mels": (_range(1, 1024), "e.g. eval.features.n_mels=64"),
     "eval.features.time_segments": (_range(1, 4096), "e.g. eval.features.time_segments=16"),
     "eval.classifier.min_accuracy": (_range(0, 1), "e.g. eval.classifier.min_accuracy=0.8"),
-    "eval.classifier.epochs": (_range(1, 10_000), "e.g. eval.classifier.epochs=40"),
-    "eval.classifier.patience": (_range(0, 10_000), "e.g. eval.classifier.patience=8"),
-    "eval.classifier.batch_size": (_range(1, MAX_BATCH), "e.g. eval.classifier.batch_size=32"),
-    "eval.classifier.learning_rate": (POSITIVE, "e.g. eval.classifier.learning_rate=1e-2"),
-    "eval.classifier.weight_decay": (NON_NEGATIVE, "e.g. eval.classifier.weight_decay=1e-3"),
-    "eval.classifier.embedding_dim": (_range(1, MAX_DIM), "e.g. eval.classifier.embedding_dim=128"),
-    "eval.classifier.dropout": (FRACTION, "e.g. eval.classifier.dropout=0.3"),
-    "eval.classifier.min_clips_per_epoch": (
-        _range(1, MAX_CLIPS),
-        "e.g. eval.classifier.min_clips_per_epoch=512",
+    "eval.classifier.small_data_max_clips": (
+        NON_NEGATIVE,
+        "e.g. eval.classifier.small_data_max_clips=600, or 0 for the CNN on every data set",
     ),
-    "eval.classifier.cv_folds": (_range(0, 100), "e.g. eval.classifier.cv_folds=5, or 0 for none"),
-    "eval.classifier.cv_max_clips": (_range(0, MAX_CLIPS), "e.g. eval.classifier.cv_max_clips=600"),
-    "eval.classifier.time_shift": (_range(0, 1), "e.g. eval.classifier.time_shift=0.15"),
+    "eval.classifier.cv_folds": (_off_or_range(2, 100), "e.g. eval.classifier.cv_folds=5, or 0 for off"),
+    "eval.classifier.summary.patch_frames": (_range(1, 4096), "e.g. eval.classifier.summary.patch_frames=32"),
+    "eval.classifier.summary.patch_pool": (_range(1, 64), "e.g. eval.classifier.summary.patch_pool=2"),
+    "eval.classifier.summary.n_mfcc": (_range(1, 128), "e.g. eval.classifier.summary.n_mfcc=20"),
+    "eval.classifier.cnn.epochs": (_range(1, 10_000), "e.g. eval.classifier.cnn.epochs=20"),
+    "eval.classifier.cnn.patience": (_range(0, 10_000), "e.g. eval.classifier.cnn.patience=3"),
+    "eval.classifier.cnn.batch_size": (_range(1, MAX_BATCH), "e.g. eval.classifier.cnn.batch_size=64"),
+    "eval.classifier.cnn.learning_rate": (POSITIVE, "e.g. eval.classifier.cnn.learning_rate=5e-3"),
+    "eval.classifier.cnn.weight_decay": (NON_NEGATIVE, "e.g. eval.classifier.cnn.weight_decay=0"),
+    "eval.classifier.cnn.embedding_dim": (_range(1, MAX_DIM), "e.g. eval.classifier.cnn.embedding_dim=128"),
 }
 MODEL_RANGES: dict[str, tuple[Callable, str]] = {
     "dim": (_range(1, MAX_MODEL_DIM), "e.g. model.dim=8 (CPU) or 64 (paper)"),

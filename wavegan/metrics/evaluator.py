@@ -4,17 +4,15 @@
     evaluator.score(waveforms)    # {"eval/frechet_distance": ..., ...}
     evaluator.reference()         # the same for held-out real clips: {"eval/reference/frechet_distance": ...}
 
-Everything that depends only on the data set is computed once and cached next to the store, in
-`<store.root>/classifier/<hash of the eval settings>/`, built under a temporary name and renamed into
-place (as the store itself), so concurrent jobs and interrupted builds never leave a half cache:
-the classifier's weights, its held-out accuracy (`info.json`), the k-means that NDB bins by, and the
-features of every real clip (train and held-out). A score() then costs one log-mel pass, one
+Everything that depends only on the data set (the quality classifier, NDB's k-means, the features of
+every real clip) is computed once per store and cached next to it (reference_cache.py); the classifier
+is fitted and its accuracy measured as classifier_fit.py says. A score() then costs one log-mel pass, one
 classifier forward pass and a few small matrix products for the generated clips alone.
 
 Metrics (all against the training split; see quality.py for each definition):
 
     eval/inception_score        IS of the classifier's probabilities                    higher better
-    eval/frechet_distance       FD of the classifier's penultimate-layer embeddings     lower better
+    eval/frechet_distance       FD of the classifier's embeddings (classifier.py)       lower better
     eval/class_coverage         fraction of classes predicted at least once             higher better
     eval/class_entropy          normalised entropy of the predicted-class histogram     higher better
     eval/mel_frechet_distance   FD of per-band log-mel mean and std (label-free)        lower better
@@ -33,37 +31,30 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import sklearn
 
-from wavegan.atomic import build_atomically
-from wavegan.caching import cache_key
 from wavegan.data.store import DataStore
 from wavegan.errors import DataError
 from wavegan.metrics import quality
+from wavegan.metrics.classifier import ClassifierSettings
 from wavegan.metrics.features import BandNormaliser, MelFeatures, mel_statistics, spectral_vectors
 from wavegan.metrics.intervals import bootstrap_rows
+from wavegan.metrics.reference_cache import RealFeatures, build_cache, cache_dir, read_cache
 
 log = logging.getLogger(__name__)
+# for_store builds through this name (tests replace it here; benchmarks/eval_budget.py calls it)
+_build_cache = build_cache
 
 __all__ = ["CLASSIFIER_METRICS", "Evaluator", "METRICS"]
 
-# Bump when a change to the features or the classifier makes old caches wrong.
-CACHE_VERSION = 4
 CLASSIFIER_METRICS = ("inception_score", "frechet_distance", "class_coverage", "class_entropy")
 LABEL_FREE_METRICS = ("mel_frechet_distance", "ndb_over_k", "ndb_js", "nn_to_train", "nn_to_generated")
 METRICS = CLASSIFIER_METRICS + LABEL_FREE_METRICS
 NDB_ALPHA = 0.05
 MIN_CLIPS_PER_IS_SPLIT = 50
-# Held-out fraction carved from the training split when a store has no valid/test clips.
-_CARVE_FRACTION = 0.1
-_FEATURE_KEYS = ("spectral", "mel_stats", "embeddings", "probs", "labels")
 # A classifier below this accuracy on clips it never fitted or early-stopped on is unfit: its IS, FD,
 # coverage and entropy are marked unreliable (eval.classifier.min_accuracy overrides it).
 DEFAULT_MIN_ACCURACY = 0.8
@@ -88,33 +79,6 @@ def _cfg_dict(cfg: Mapping[str, Any] | None) -> dict[str, Any]:
     except ImportError:  # pragma: no cover
         pass
     return dict(cfg)
-
-
-@dataclass
-class RealFeatures:
-    """Precomputed features of a set of real clips (rows aligned)."""
-
-    spectral: np.ndarray
-    mel_stats: np.ndarray
-    labels: np.ndarray  # class index, -1 when unlabelled or a class the classifier was not trained on
-    embeddings: np.ndarray | None = None
-    probs: np.ndarray | None = None
-
-    def subset(self, idx: np.ndarray) -> RealFeatures:
-        def pick(a: np.ndarray | None) -> np.ndarray | None:
-            return None if a is None else a[idx]
-
-        return RealFeatures(
-            self.spectral[idx], self.mel_stats[idx], self.labels[idx], pick(self.embeddings), pick(self.probs)
-        )
-
-    def arrays(self, prefix: str) -> dict[str, np.ndarray]:
-        return {f"{prefix}_{k}": getattr(self, k) for k in _FEATURE_KEYS if getattr(self, k) is not None}
-
-    @classmethod
-    def from_arrays(cls, arrays: Mapping[str, np.ndarray], prefix: str) -> RealFeatures:
-        get = {k: arrays.get(f"{prefix}_{k}") for k in _FEATURE_KEYS}
-        return cls(get["spectral"], get["mel_stats"], get["labels"], get["embeddings"], get["probs"])
 
 
 class Evaluator:
@@ -220,40 +184,23 @@ class Evaluator:
         mel = MelFeatures.from_config(
             _cfg_dict(cfg.get("features")), int(store.summary["sample_rate"]), int(store.summary["slice_len"])
         )
-        from wavegan.metrics.classifier import ClassifierSettings
-
         settings = ClassifierSettings.from_config(_cfg_dict(cfg.get("classifier")))
         ndb_k = int(cfg.get("ndb_k", 50))
         target = cache_dir(store, mel, settings, ndb_k, seed)
         if not (target / "info.json").is_file():
             _build_cache(store, target, mel, settings, ndb_k, seed)
-        return cls._load(target, mel, int(cfg.get("num_samples", 256)), seed, cfg)
-
-    @classmethod
-    def _load(
-        cls, target: Path, mel: MelFeatures, num_samples: int, seed: int, scoring: Mapping[str, Any]
-    ) -> Evaluator:
-        import joblib
-
-        info = json.loads((target / "info.json").read_text())
-        with np.load(target / "features.npz") as npz:
-            arrays = dict(npz)
-        classifier = None
-        if info["labels_available"]:
-            import keras
-
-            classifier = keras.models.load_model(target / "classifier.keras", compile=False)
+        cached = read_cache(target)
         return cls(
             mel,
-            BandNormaliser(arrays["norm_mean"], arrays["norm_std"]),
-            RealFeatures.from_arrays(arrays, "train"),
-            RealFeatures.from_arrays(arrays, "held_out"),
-            joblib.load(target / "kmeans.joblib"),
-            info,
-            classifier,
-            num_samples,
+            cached.normaliser,
+            cached.train,
+            cached.held_out,
+            cached.kmeans,
+            cached.info,
+            cached.classifier,
+            int(cfg.get("num_samples", 256)),
             seed,
-            scoring,
+            cfg,
         )
 
     # -- features -----------------------------------------------------------------------------------
@@ -382,6 +329,7 @@ class Evaluator:
     def summary(self) -> dict[str, Any]:
         """What the cache holds, for logs and reports."""
         keys = (
+            "classifier_model",
             "classifier_accuracy",
             "classifier_accuracy_ci_low",
             "classifier_accuracy_ci_high",
@@ -397,243 +345,3 @@ class Evaluator:
             "build_seconds",
         )
         return {k: self.info.get(k) for k in keys} | {"labels_available": self.labels_available}
-
-
-# -- the cache -----------------------------------------------------------------------------------------
-
-
-def cache_dir(store: DataStore, mel: MelFeatures, settings, ndb_k: int, seed: int) -> Path:
-    spec = {
-        "version": CACHE_VERSION,
-        "mel": mel.__dict__,
-        "classifier": settings.__dict__,
-        "ndb_k": ndb_k,
-        "seed": seed,
-        "sklearn": sklearn.__version__.split(".")[:2],  # the k-means is pickled
-    }
-    digest = cache_key(spec, 12)
-    return store.root / "classifier" / digest
-
-
-def _held_out_indices(splits: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, str]:
-    """(train rows, held-out rows, description): valid+test, or a seeded 10 % of train if none."""
-    held = np.flatnonzero(splits != "train")
-    train = np.flatnonzero(splits == "train")
-    if len(held):
-        return train, held, "valid+test splits"
-    n_carve = max(1, int(round(_CARVE_FRACTION * len(train)))) if len(train) > 2 else 0
-    carved = np.sort(np.random.default_rng(seed).permutation(train)[:n_carve])
-    return np.setdiff1d(train, carved), carved, f"{n_carve} clips carved from train (no valid/test split)"
-
-
-@dataclass
-class ClassifierRows:
-    """Store rows for the quality classifier. `fit` and `stop` (early stopping) never overlap, and no
-    `accuracy` row is in either; `cross_validated` rows (a subset of `fit`) are scored out of fold,
-    each by a model that neither fitted nor early-stopped on it, before the final model fits them."""
-
-    fit: np.ndarray
-    stop: np.ndarray
-    accuracy: np.ndarray
-    cross_validated: np.ndarray
-    description: str
-
-
-def _groups(store: DataStore, n: int) -> np.ndarray:
-    """Recording of each row: audio_dir names a file's slices `<file>#<i>`, so slices of one recording
-    stay in one cross-validation fold (the store keeps only the note id)."""
-    try:
-        ids = np.asarray(store.column("note_id", None)).astype(str)
-    except Exception:  # a store without note ids: every row its own recording
-        return np.arange(n).astype(str)
-    return np.array([i.rsplit("#", 1)[0] for i in ids], dtype=object)
-
-
-def _classifier_rows(
-    splits: np.ndarray,
-    y: np.ndarray,
-    groups: np.ndarray,
-    train_idx: np.ndarray,
-    held_idx: np.ndarray,
-    held_desc: str,
-    settings,
-    seed: int,
-) -> ClassifierRows:
-    """Which labelled rows fit, early-stop and measure the classifier; only training-split rows are fitted
-    on, so the held-out clips stay unseen for the reference metrics.
-
-    * A small training split (<= classifier.cv_max_clips labelled clips): k-fold cross-validation on it
-      plus the final model (trained on all of it for the folds' median best epoch, no early stopping) on
-      every labelled held-out clip. A held-out split of a small data set is a dozen clips: too few for an
-      accuracy worth reporting (0.5 on 12 clips is anything from 0.25 to 0.75).
-    * Otherwise, with a test split: fit on train, early-stop on valid, accuracy on test.
-    * Otherwise: early-stop on ~10 % of train (by recording, stratified), accuracy on the held-out clips.
-    """
-    from wavegan.metrics.classifier import fold_assignment
-
-    empty = np.zeros(0, np.int64)
-    fit = train_idx[y[train_idx] >= 0]
-    held = held_idx[y[held_idx] >= 0]
-    folds = int(settings.cv_folds)
-    if folds >= 3 and 0 < len(fit) <= int(settings.cv_max_clips) and len(fit) >= 2 * folds:
-        desc = (
-            f"{folds}-fold cross-validation on {len(fit)} training clips + {len(held)} held-out clips "
-            f"({held_desc})"
-        )
-        return ClassifierRows(fit, empty, held, fit, desc)
-    test = held[splits[held] == "test"]
-    valid = held[splits[held] != "test"]
-    if len(test) and len(valid):
-        desc = f"test split ({len(test)} clips; early stopping on valid)"
-        return ClassifierRows(fit, valid, test, empty, desc)
-    n_parts = max(2, int(round(1 / _CARVE_FRACTION)))
-    if len(fit) < 2 * n_parts:  # too few to carve: train without early stopping
-        return ClassifierRows(fit, empty, held, empty, f"{held_desc}; no early stopping")
-    part = fold_assignment(y[fit], groups[fit], n_parts, seed) == 0
-    desc = f"{held_desc} ({len(held)} clips; early stopping on {int(part.sum())} clips carved from train)"
-    return ClassifierRows(fit[~part], fit[part], held, empty, desc)
-
-
-def _build_cache(store: DataStore, target: Path, mel: MelFeatures, settings, ndb_k: int, seed: int) -> None:
-    with build_atomically(target, marker="info.json") as partial:
-        _write_cache(store, partial, mel, settings, ndb_k, seed)
-
-
-def _write_cache(store: DataStore, folder: Path, mel: MelFeatures, settings, ndb_k: int, seed: int) -> None:
-    import joblib
-
-    started = time.perf_counter()
-    timings: dict[str, float] = {}
-    waveforms = store.waveforms(None)
-    splits = np.asarray(store.column("split", None)).astype(str)
-    # deeplake returns an empty text cell as None: both mean "no label"
-    labels = np.array(["" if v is None else str(v) for v in store.column("label", None)], dtype=object)
-    train_idx, held_idx, held_desc = _held_out_indices(splits, seed)
-    if len(train_idx) < 2 or len(held_idx) < 1:
-        raise DataError(
-            f"the data store {store.root} has {len(train_idx)} training and {len(held_idx)} held-out clips; "
-            "evaluation needs at least 2 and 1. Fix: use more data (data.num_samples) or a valid split."
-        )
-
-    t0 = time.perf_counter()
-    with quality.one_thread():
-        log_mels = mel.log_mel(waveforms)
-        normaliser = BandNormaliser.fit(log_mels[train_idx])
-        normalised = normaliser(log_mels)
-    del log_mels
-    timings["features_s"] = time.perf_counter() - t0
-
-    class_names = sorted({lab for lab in labels[train_idx] if lab})
-    index = {name: i for i, name in enumerate(class_names)}
-    y = np.array([index.get(lab, -1) for lab in labels], np.int32)
-    reason = ""
-    if not class_names:
-        reason = "the data set has no labels (every `label` is empty)"
-    elif len(class_names) < 2:
-        reason = f"the data set has a single label ({class_names[0]!r}); a classifier needs two or more"
-
-    def real(idx: np.ndarray) -> RealFeatures:
-        with quality.one_thread():
-            return RealFeatures(
-                spectral_vectors(normalised[idx], mel.time_segments), mel_statistics(normalised[idx]), y[idx]
-            )
-
-    train, held_out = real(train_idx), real(held_idx)
-    info: dict[str, Any] = {
-        "labels_available": not reason,
-        "unavailable_reason": reason,
-        "class_names": class_names,
-        "held_out": held_desc,
-        "num_train": int(len(train_idx)),
-        "num_held_out": int(len(held_idx)),
-        "held_out_rows": [int(i) for i in held_idx],
-        "classifier_accuracy": None,
-        "accuracy_split": None,
-        "mel": mel.__dict__,
-        "classifier_settings": settings.__dict__,
-        "ndb_k": ndb_k,
-        "seed": seed,
-    }
-
-    if not reason:
-        from wavegan.metrics.classifier import cross_validate, predict, train_classifier
-        from wavegan.metrics.intervals import wilson_interval
-
-        t0 = time.perf_counter()
-        x = normalised[..., None]
-        groups = _groups(store, len(y))
-        rows = _classifier_rows(splits, y, groups, train_idx, held_idx, held_desc, settings, seed)
-        if not len(rows.cross_validated):  # a large set: the plain CNN does best (for_large_data)
-            settings = settings.for_large_data()
-        # per accuracy row, right or wrong, as predicted by a model that never fitted or stopped on it
-        correct: list[np.ndarray] = []
-        epochs, cv_info = None, None
-        if len(rows.cross_validated):
-            cv = cross_validate(
-                x[rows.cross_validated], y[rows.cross_validated], groups[rows.cross_validated],
-                len(class_names), settings, seed,
-            )  # fmt: skip
-            correct.append(cv.predicted == y[rows.cross_validated])
-            # the final model sees no early-stopping rows: it trains for the folds' median best epoch
-            epochs = cv.epochs
-            cv_info = {"folds": int(settings.cv_folds), "best_epochs": cv.best_epochs, "seconds": cv.seconds}
-            timings["classifier_cv_s"] = cv.seconds
-        model, report = train_classifier(
-            x[rows.fit], y[rows.fit], x[rows.stop], y[rows.stop], len(class_names), settings, seed, epochs
-        )
-        timings["classifier_train_s"] = report.seconds
-        train.embeddings, train.probs = predict(model, x[train_idx])
-        held_out.embeddings, held_out.probs = predict(model, x[held_idx])
-        if len(rows.accuracy):
-            _, probs = predict(model, x[rows.accuracy])
-            correct.append(np.argmax(probs, axis=1) == y[rows.accuracy])
-        k = int(sum(int(c.sum()) for c in correct))
-        n = int(sum(len(c) for c in correct))
-        if n:
-            low, high = wilson_interval(k, n)
-            info.update(
-                classifier_accuracy=k / n,
-                classifier_accuracy_ci_low=low,
-                classifier_accuracy_ci_high=high,
-                accuracy_n=n,
-                accuracy_split=rows.description,
-            )
-        info["classifier_rows"] = {
-            "fit": int(len(rows.fit)),
-            "early_stopping": int(len(rows.stop)),
-            "accuracy": int(len(rows.accuracy)),
-            "cross_validated": int(len(rows.cross_validated)),
-        }
-        info["classifier_training"] = {
-            "epochs_run": report.epochs_run,
-            "best_epoch": report.best_epoch,
-            "early_stopping_accuracy": report.valid_accuracy,
-            "cross_validation": cv_info,
-            "history": report.history,
-        }
-        model.save(folder / "classifier.keras")
-        timings["classifier_s"] = time.perf_counter() - t0
-        log.info(
-            "quality classifier: %d classes, held-out accuracy %s [%s, %s] on %s clips (%s), %.1f s",
-            len(class_names),
-            info["classifier_accuracy"],
-            info.get("classifier_accuracy_ci_low"),
-            info.get("classifier_accuracy_ci_high"),
-            info.get("accuracy_n"),
-            info["accuracy_split"],
-            timings["classifier_s"],
-        )
-
-    t0 = time.perf_counter()
-    joblib.dump(quality.fit_kmeans(train.spectral, ndb_k, seed), folder / "kmeans.joblib")
-    timings["kmeans_s"] = time.perf_counter() - t0
-    np.savez(
-        folder / "features.npz",
-        norm_mean=normaliser.mean,
-        norm_std=normaliser.std,
-        **train.arrays("train"),
-        **held_out.arrays("held_out"),
-    )
-    info["timings"] = {k: round(v, 3) for k, v in timings.items()}
-    info["build_seconds"] = round(time.perf_counter() - started, 3)
-    (folder / "info.json").write_text(json.dumps(info, indent=2, default=str))
