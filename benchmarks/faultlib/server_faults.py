@@ -86,7 +86,7 @@ class LostTrackingServer:
         experiment = f"{EXPERIMENT}-server-{self.count}-{rng.randrange(1 << 30):x}"
         config = [c for c in CONFIG if not c.startswith("tracking.experiment=")]
         config.append(f"tracking.experiment={experiment}")
-        back = list(RETRIES)[self.count % 2]
+        back = list(RETRIES)[self.count % 2]  # the first trial (the one CI runs): down until it stops
         env = {"MLFLOW_TRACKING_URI": server.url, **RETRIES[back]}
         workspace = self.reference.workspace()
         at = rng.uniform(0.3, 1.0) * self.reference.seconds
