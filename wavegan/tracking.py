@@ -4,11 +4,11 @@ MLflow 3 refuses its file store for run metadata, so metadata goes to `sqlite://
 artifacts to `mlruns/` (both in the working directory); `MLFLOW_TRACKING_URI` overrides both: with a
 tracking server (http://host:5000) nothing is written locally, artifacts are uploaded through the server
 (its --artifacts-destination), and a server that does not answer is one clear message (`check_server`).
-A server lost mid-run: MLflow retries each call (about 4 minutes by default), so training waits and goes on
-when the server is back; past that, the run stops with one message (`lost_server_error`) and its checkpoints
-kept, and `trainer.resume=true` continues the same MLflow run. MLflow
-has no audio logger: previews are WAV files plus a self-contained HTML page (data: URIs) whose <audio>
-tags play inside the MLflow UI's artifact iframe.
+A server lost mid-run: MLflow retries each call (about 4 minutes by default), so training waits and goes
+on when the server is back; past that, the run stops with one message (`lost_server_error`), its
+checkpoints kept, and `trainer.resume=true` continues the same MLflow run. MLflow has no audio logger:
+previews are WAV files plus a self-contained HTML page (data: URIs) whose <audio> tags play inside the
+MLflow UI's artifact iframe.
 """
 
 from __future__ import annotations
