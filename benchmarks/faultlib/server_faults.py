@@ -118,7 +118,7 @@ class LostTrackingServer:
             trial.died("the run did not end within 15 minutes")
             return trial
         if first.returncode == 0 and back != "at once" and "finished first" not in trial.point:
-            trial.point += " (finished while the server shut down)"  # SIGTERM lets requests in flight end
+            trial.point += " (its last MLflow call came before the outage)"
         if first.returncode == 2 and "cannot reach the MLflow tracking server" in first.stderr:
             trial.point += " (down before the run began: one message; run again)"
             first = run(workspace, "train", config, env=env)
