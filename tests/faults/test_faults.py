@@ -77,7 +77,7 @@ def test_hostile_inputs_end_in_one_clear_message(root, fault):
         input_faults.stop_workers([made])
 
 
-def test_kill_9_of_sweep_workers_on_sqlite_and_postgres_ends_with_exactly_n_trials(servers, root):
+def test_kill_9_of_sweep_workers_ends_with_exactly_n_trials_and_one_parent_run(servers, root):
     check(sweep_faults.KillSweepWorkers(servers), root, seed=6, trials=SERVER_TRIALS)
 
 
