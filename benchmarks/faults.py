@@ -8,8 +8,9 @@ benchmarks/results/faults.json).
 Faults (benchmarks/faultlib/): kill -9 of `wavegan train` anywhere (failpoints and random times), kill -9
 of the store, feature and classifier cache builds, a full disk under checkpoints or MLflow artifacts
 (a real tmpfs: needs root, else the row says it was skipped), a corrupt or truncated latest checkpoint,
-hostile audio files, config values and study files. Server faults (sweep workers, a lost tracking
-server, concurrent use) join as rows in FAULTS once their fixtures exist.
+hostile audio files, config values and study files; kill -9 of `wavegan sweep` workers on SQLite and
+PostgreSQL storage, a tracking server lost mid-run, and concurrent runs and sweeps in one SQLite store (the
+servers, tests/servers.py, start on first use).
 """
 
 from __future__ import annotations
@@ -23,11 +24,18 @@ import tempfile
 from pathlib import Path
 
 from common import report  # benchmarks/ is on sys.path when a script there runs
-from faultlib import cache_faults, input_faults, training_faults  # noqa: E402
+from faultlib import (  # noqa: E402
+    cache_faults,
+    concurrency_faults,
+    input_faults,
+    server_faults,
+    sweep_faults,
+    training_faults,
+)
 from faultlib.harness import run_fault, table  # noqa: E402
 
 
-def make_faults(root: Path) -> dict[str, object]:
+def make_faults(root: Path, servers: server_faults.Servers) -> dict[str, object]:
     """Every row, by the name --only takes; training rows share one uninterrupted reference run."""
     reference = training_faults.Reference(root)
     return {
@@ -38,6 +46,9 @@ def make_faults(root: Path) -> dict[str, object]:
         "hostile_audio": input_faults.HostileAudio(),
         "hostile_config": input_faults.HostileConfig(),
         "hostile_study": input_faults.HostileStudy(),
+        "kill_sweep": sweep_faults.KillSweepWorkers(servers),
+        "lost_tracking_server": server_faults.LostTrackingServer(reference, servers),
+        "concurrent": concurrency_faults.ConcurrentUse(reference),
     }
 
 
@@ -56,7 +67,8 @@ def main() -> dict:
     with tempfile.TemporaryDirectory(prefix="wavegan-faults-") as tmp:
         root = (args.workdir or Path(tmp)).resolve()
         root.mkdir(parents=True, exist_ok=True)
-        faults = make_faults(root)
+        servers = server_faults.Servers(root)
+        faults = make_faults(root, servers)
         chosen = [n for n in args.only.split(",") if n] or list(faults)
         unknown = set(chosen) - set(faults)
         if unknown:
@@ -70,6 +82,7 @@ def main() -> dict:
                 rows.append(run_fault(faults[name], counts.get(name, args.trials), rng, root) | {"id": name})
         finally:
             input_faults.stop_workers(list(faults.values()))
+            servers.close()
         if args.update and args.out.is_file():  # the other rows as an earlier run left them
             earlier = json.loads(args.out.read_text())["rows"]
             rows = [r for r in earlier if r["id"] not in chosen] + rows

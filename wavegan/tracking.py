@@ -3,9 +3,12 @@
 MLflow 3 refuses its file store for run metadata, so metadata goes to `sqlite:///mlflow.db` and
 artifacts to `mlruns/` (both in the working directory); `MLFLOW_TRACKING_URI` overrides both: with a
 tracking server (http://host:5000) nothing is written locally, artifacts are uploaded through the server
-(its --artifacts-destination), and a server that does not answer is one clear message (`check_server`). MLflow
-has no audio logger: previews are WAV files plus a self-contained HTML page (data: URIs) whose <audio>
-tags play inside the MLflow UI's artifact iframe.
+(its --artifacts-destination), and a server that does not answer is one clear message (`check_server`).
+A server lost mid-run: MLflow retries each call (about 4 minutes by default), so training waits and goes
+on when the server is back; past that, the run stops with one message (`lost_server_error`), its
+checkpoints kept, and `trainer.resume=true` continues the same MLflow run. MLflow has no audio logger:
+previews are WAV files plus a self-contained HTML page (data: URIs) whose <audio> tags play inside the
+MLflow UI's artifact iframe.
 """
 
 from __future__ import annotations
@@ -79,6 +82,41 @@ def check_server(uri: str, timeout: float = 10) -> None:
             "--artifacts-destination ...) or correct MLFLOW_TRACKING_URI (unset, runs go to "
             f"{DEFAULT_TRACKING_URI})."
         ) from None
+
+
+def server_unreachable(uri: str | None = None, timeout: float = 3) -> bool:
+    """True when the tracking URI is an http(s) server that does not answer now (a local store: False)."""
+    try:
+        check_server(uri or mlflow.get_tracking_uri(), timeout)
+        return False
+    except WaveganError:
+        return True
+
+
+@contextlib.contextmanager
+def without_retries() -> Iterator[None]:
+    """MLflow's HTTP calls in this block fail at once instead of retrying for minutes (MLflow keys its
+    HTTP session by these settings, so the change applies here and is undone after)."""
+    saved = {k: os.environ.get(k) for k in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT")}
+    os.environ.update(MLFLOW_HTTP_REQUEST_MAX_RETRIES="0", MLFLOW_HTTP_REQUEST_TIMEOUT="5")
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def lost_server_error(uri: str, step: int, checkpoint: str) -> WaveganError:
+    """The message of a run whose tracking server stopped answering for longer than MLflow retries."""
+    return WaveganError(
+        f"lost the MLflow tracking server at {mask_url(uri)} at step {step} (it did not answer for longer "
+        f"than MLflow retries: MLFLOW_HTTP_REQUEST_MAX_RETRIES). {checkpoint} Fix: bring the server back, "
+        "then continue with trainer.resume=true: the same MLflow run continues and everything it logged "
+        "is kept."
+    )
 
 
 @contextlib.contextmanager

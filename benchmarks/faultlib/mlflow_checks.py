@@ -43,11 +43,7 @@ def read_run(db: Path, experiment: str) -> RunRecord:
     import sqlite3
 
     with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as connection:
-        rows = connection.execute(
-            "SELECT r.run_uuid, r.status, r.artifact_uri FROM runs r JOIN experiments e "
-            "ON r.experiment_id = e.experiment_id WHERE e.name = ? AND r.lifecycle_stage = 'active'",
-            (experiment,),
-        ).fetchall()
+        rows = runs_of(connection, experiment)
         record = RunRecord([r[0] for r in rows])
         if len(rows) != 1:
             return record
@@ -59,7 +55,45 @@ def read_run(db: Path, experiment: str) -> RunRecord:
         )
         for key, step, value, is_nan in points:
             record.metrics.setdefault(key, []).append((int(step), float("nan") if is_nan else float(value)))
-    root = Path(artifact_uri.removeprefix("file://"))
+    read_artifacts(record, Path(artifact_uri.removeprefix("file://")))
+    return record
+
+
+def runs_of(connection, experiment: str) -> list[tuple[str, str, str]]:
+    """(run id, status, artifact URI) of every active run of `experiment`, from an open SQLite store."""
+    return connection.execute(
+        "SELECT r.run_uuid, r.status, r.artifact_uri FROM runs r JOIN experiments e "
+        "ON r.experiment_id = e.experiment_id WHERE e.name = ? AND r.lifecycle_stage = 'active'",
+        (experiment,),
+    ).fetchall()
+
+
+def read_server_run(uri: str, experiment: str, artifacts: Path) -> RunRecord:
+    """The same record from a tracking server at `uri` whose artifact destination is the folder
+    `artifacts` (`mlflow server --artifacts-destination`). Every logged point, duplicates included: the
+    metric history returns each row."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    found = client.get_experiment_by_name(experiment)
+    runs = client.search_runs([found.experiment_id]) if found else []
+    record = RunRecord([r.info.run_id for r in runs])
+    if len(runs) != 1:
+        return record
+    run = runs[0]
+    record.status, record.tags = run.info.status, dict(run.data.tags)
+    for key in run.data.metrics:
+        points = sorted(
+            (m.step, m.timestamp, m.value) for m in client.get_metric_history(run.info.run_id, key)
+        )
+        record.metrics[key] = [(int(step), float(value)) for step, _, value in points]
+    # mlflow-artifacts:/<experiment id>/<run id>/artifacts lies under the server's destination folder
+    read_artifacts(record, artifacts / run.info.artifact_uri.split(":", 1)[1].lstrip("/"))
+    return record
+
+
+def read_artifacts(record: RunRecord, root: Path) -> None:
+    """The preview images (per key and step, and whether each reads back) and WAV bytes under `root`."""
     for path in (root / "images").glob("*.png") if (root / "images").is_dir() else ():
         match = _IMAGE.match(path.name)
         if match:
@@ -68,7 +102,6 @@ def read_run(db: Path, experiment: str) -> RunRecord:
                 record.broken_images.append(path.name)
     for path in sorted(root.glob("**/*.wav")):
         record.wavs[str(path.relative_to(root))] = path.read_bytes()
-    return record
 
 
 def _readable_png(path: Path) -> bool:

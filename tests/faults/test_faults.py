@@ -1,15 +1,29 @@
 """The fault-injection harness (benchmarks/faults.py, issue 13) at reduced counts: every fault row with
 3 trials at random points (a fixed seed), each expected to survive with nothing lost and nothing wrong.
-The benchmark runs the same rows with 20 trials each."""
+The benchmark runs the same rows with 20 trials each. The server rows use the session's PostgreSQL and
+MLflow servers (tests/conftest.py); the lost-server row stops that MLflow server and starts it again."""
 
 import random
 
 import pytest
 
-from benchmarks.faultlib import cache_faults, input_faults, training_faults
+from benchmarks.faultlib import (
+    cache_faults,
+    concurrency_faults,
+    input_faults,
+    server_faults,
+    sweep_faults,
+    training_faults,
+)
 from benchmarks.faultlib.harness import run_fault
 
 TRIALS = 3
+# The server rows cost 1-2 minutes a trial on 2 cores (several `wavegan` processes each), so CI runs one
+# trial of each (about 4 minutes together): kill -9 of sweep workers on PostgreSQL (SQLite:
+# tests/study/test_sweep.py), the tracking server down until the run stops and resumes (the ride-through
+# case alternates with it in the benchmark), and one of concurrent use.
+SERVER_TRIALS = 1
+CONCURRENT_TRIALS = 1
 pytestmark = pytest.mark.system
 
 
@@ -23,11 +37,16 @@ def reference(root):
     return training_faults.Reference(root)
 
 
-def check(fault, root, seed: int) -> None:
+@pytest.fixture
+def servers(postgres_server, mlflow_tracking_server, root):
+    return server_faults.Servers(root, postgres_server, mlflow_tracking_server)
+
+
+def check(fault, root, seed: int, trials: int = TRIALS) -> None:
     if fault.unavailable:
         pytest.skip(fault.unavailable)
-    row = run_fault(fault, TRIALS, random.Random(seed), root)
-    assert (row["trials"], row["survived"], row["data_lost"], row["wrong"]) == (TRIALS, TRIALS, 0, 0), row
+    row = run_fault(fault, trials, random.Random(seed), root)
+    assert (row["trials"], row["survived"], row["data_lost"], row["wrong"]) == (trials, trials, 0, 0), row
 
 
 def test_kill_9_of_training_anywhere_resumes_to_the_uninterrupted_result(reference, root):
@@ -56,3 +75,15 @@ def test_hostile_inputs_end_in_one_clear_message(root, fault):
         check(made, root, seed=5)
     finally:
         input_faults.stop_workers([made])
+
+
+def test_kill_9_of_sweep_workers_ends_with_exactly_n_trials_and_one_parent_run(servers, root):
+    check(sweep_faults.KillSweepWorkers(servers), root, seed=6, trials=SERVER_TRIALS)
+
+
+def test_a_tracking_server_lost_mid_run_loses_nothing_and_the_run_finishes(reference, servers, root):
+    check(server_faults.LostTrackingServer(reference, servers), root, seed=7, trials=SERVER_TRIALS)
+
+
+def test_concurrent_runs_and_sweeps_share_one_sqlite_store_and_one_data_store(reference, root):
+    check(concurrency_faults.ConcurrentUse(reference), root, seed=8, trials=CONCURRENT_TRIALS)

@@ -429,3 +429,23 @@ def test_missing_objective_metric_stops_the_study_with_a_clear_message(tmp_path,
     assert "'eval/not_logged' was never logged" in err and "train/wasserstein" in err
     (trial,) = load(tmp_path).get_trials()
     assert trial.user_attrs["outcome"] == "aborted" and count_trials([trial]).done == 0  # not a result
+
+
+def test_a_dead_trials_run_is_closed_whatever_outcome_it_had_recorded(tmp_path, monkeypatch):
+    """A worker killed after recording outcome=completed but before closing its trial's MLflow run: the
+    trial is failed and retried, and its run (with its seed runs) must not stay RUNNING."""
+    from wavegan.study.tracker import Tracker
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    tracker = Tracker("orphans")
+    trial_run = tracker.client.create_run(tracker.experiment_id).info.run_id
+    seed_run = tracker.client.create_run(
+        tracker.experiment_id, tags={"mlflow.parentRunId": trial_run}
+    ).info.run_id
+    dead = optuna.trial.create_trial(
+        state=TrialState.FAIL, user_attrs={"mlflow_run_id": trial_run, "outcome": "completed"}
+    )
+    tracker.close_orphan(dead)
+    assert tracker.client.get_run(trial_run).info.status == "KILLED"
+    assert tracker.client.get_run(trial_run).data.tags["state"] == "failed"
+    assert tracker.client.get_run(seed_run).info.status == "KILLED"

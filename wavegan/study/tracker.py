@@ -108,9 +108,11 @@ class Tracker:
             self.close_orphan(t)
 
     def close_orphan(self, trial: optuna.trial.FrozenTrial) -> None:
-        """The run of one trial whose process died (and its seeds' runs), if still open."""
+        """The run of one trial whose process died (and its seeds' runs), if still open. Whatever its
+        outcome attr says: a process killed after recording the outcome, before closing the run, left
+        outcome=completed on a trial that is now failed and retried."""
         run_id = trial.user_attrs.get("mlflow_run_id")
-        if trial.user_attrs.get("outcome") != "running" or not self._alive(run_id):
+        if not self._alive(run_id):
             return
         with contextlib.suppress(Exception):
             if self.client.get_run(run_id).info.status == "RUNNING":

@@ -12,6 +12,7 @@ with the step, exit status 0); `failed` (a crash: MLflow status FAILED, non-zero
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import tempfile
 from collections.abc import Callable
@@ -223,78 +224,99 @@ def train(
         return TrainResult(outcome, run_id, step, diverged_step, _last(history), history)
 
     with active:
-        mlflow.set_tags(_run_tags(cfg, store, extra_tags))
-        if quality and quality.evaluator.labels_available:
-            # An unfit classifier (held-out accuracy below eval.classifier.min_accuracy) makes IS, FD,
-            # coverage and entropy measure the classifier as much as the generator: say so on the run.
-            mlflow.set_tag("classifier_reliable", str(quality.evaluator.classifier_reliable).lower())
-        params = tracking.flatten(cfg)
-        if resumed:  # a run killed before it had logged them all; the values already there stay
-            params = {k: v for k, v in params.items() if k not in mlflow.get_run(run_id).data.params}
-        if params:  # config.yaml first: a run that dies writing it has no params yet, so writes it again
-            with tracking.disk_full_reported("the run's config.yaml"):
-                tracking.log_config(cfg)
-            mlflow.log_params(params)
-        if "data/train_clips" not in logged:
-            data_figures = {
-                "data/train_clips": len(features["train"]),
-                "data/store_clips": store.summary["num_clips"],
-            }
-            record(0, data_figures | (quality.reference() if quality else {}))
-        log.info(
-            "MLflow run %s (%s) in experiment '%s'; checkpoints in %s",
-            run_id, active.info.run_name, cfg.tracking.experiment, ckpt_dir,
-        )  # fmt: skip
         try:
-            fit = trainer.fit(
-                batches,
-                max_steps,
-                int(cfg.trainer.log_every),
-                lambda step, m: record(step, _with_oscillation(history, m)),
-                on_step,
-                progress=bool(cfg.trainer.progress),
+            mlflow.set_tags(_run_tags(cfg, store, extra_tags))
+            if quality and quality.evaluator.labels_available:
+                # An unfit classifier (held-out accuracy below eval.classifier.min_accuracy) makes IS, FD,
+                # coverage and entropy measure the classifier as much as the generator: say so on the run.
+                mlflow.set_tag("classifier_reliable", str(quality.evaluator.classifier_reliable).lower())
+            params = tracking.flatten(cfg)
+            if resumed:  # a run killed before it had logged them all; the values already there stay
+                params = {k: v for k, v in params.items() if k not in mlflow.get_run(run_id).data.params}
+            if params:  # config.yaml first: a run that dies writing it has no params yet, so writes it again
+                with tracking.disk_full_reported("the run's config.yaml"):
+                    tracking.log_config(cfg)
+                mlflow.log_params(params)
+            if "data/train_clips" not in logged:
+                data_figures = {
+                    "data/train_clips": len(features["train"]),
+                    "data/store_clips": store.summary["num_clips"],
+                }
+                record(0, data_figures | (quality.reference() if quality else {}))
+            log.info(
+                "MLflow run %s (%s) in experiment '%s'; checkpoints in %s",
+                run_id, active.info.run_name, cfg.tracking.experiment, ckpt_dir,
+            )  # fmt: skip
+            try:
+                fit = trainer.fit(
+                    batches,
+                    max_steps,
+                    int(cfg.trainer.log_every),
+                    lambda step, m: record(step, _with_oscillation(history, m)),
+                    on_step,
+                    progress=bool(cfg.trainer.progress),
+                )
+                if quality:
+                    record(fit.steps, evaluate())
+            except Diverged as exc:
+                mlflow.set_tags({"diverged_step": str(exc.step), "diverged_reason": exc.reason})
+                log.warning(
+                    "DIVERGED: %s. The run is recorded as outcome=diverged (a result, not a crash).", exc
+                )
+                return finish("diverged", exc.step, exc.step)
+            except StopRun as exc:
+                mlflow.set_tag("stopped_step", str(int(trainer.step.numpy())))
+                log.info("run stopped early (%s): %s", exc.outcome, exc)
+                return finish(exc.outcome, int(trainer.step.numpy()))
+            except KeyboardInterrupt:
+                checkpoints.save(manager, int(trainer.step.numpy()))
+                step = int(trainer.step.numpy())
+                log.warning("interrupted at step %d; continue with trainer.resume=true", step)
+                mlflow.set_tag("outcome", "interrupted")
+                mlflow.end_run(status="KILLED")
+                raise
+            except BaseException:
+                if tracking.server_unreachable():  # said below; tagging it now would wait minutes
+                    raise
+                mlflow.set_tag("outcome", "failed")
+                mlflow.end_run(status="FAILED")
+                raise
+            # (a step at a multiple of checkpoint_every was saved by on_step)
+            if fit.steps != start_step and fit.steps % int(cfg.trainer.checkpoint_every):
+                checkpoints.save(manager, fit.steps)
+            with tracking.disk_full_reported("the final samples"):
+                previewer.log("samples/final", None, f"final samples, step {fit.steps}")
+                if previewer_ema:
+                    title = f"EMA generator, final samples, step {fit.steps}"
+                    previewer_ema.log("samples/final_ema", None, title)
+            if cfg.tracking.log_model:
+                with tempfile.TemporaryDirectory() as tmp, tracking.disk_full_reported("the generator model"):
+                    generator.save(Path(tmp) / "generator.keras")
+                    mlflow.log_artifact(str(Path(tmp) / "generator.keras"), "model")
+                    if trainer.g_ema is not None:
+                        trainer.g_ema.save(Path(tmp) / "generator_ema.keras")
+                        mlflow.log_artifact(str(Path(tmp) / "generator_ema.keras"), "model")
+            return finish("completed", fit.steps)
+        except Exception:
+            if not tracking.server_unreachable():
+                raise
+            # The server stopped answering for longer than MLflow retries: end the run here without waiting
+            # for it again (its status is set if it is back; the `with` then has no run to end), keep the
+            # checkpoints, say how to continue.
+            with tracking.without_retries(), contextlib.suppress(Exception):
+                mlflow.end_run(status="FAILED")
+            kept = manager.latest_checkpoint
+            where = (
+                f"The checkpoint {Path(kept).name} is kept in {ckpt_dir}." if kept else "No checkpoint yet."
             )
-            if quality:
-                record(fit.steps, evaluate())
-        except Diverged as exc:
-            mlflow.set_tags({"diverged_step": str(exc.step), "diverged_reason": exc.reason})
-            log.warning("DIVERGED: %s. The run is recorded as outcome=diverged (a result, not a crash).", exc)
-            return finish("diverged", exc.step, exc.step)
-        except StopRun as exc:
-            mlflow.set_tag("stopped_step", str(int(trainer.step.numpy())))
-            log.info("run stopped early (%s): %s", exc.outcome, exc)
-            return finish(exc.outcome, int(trainer.step.numpy()))
-        except KeyboardInterrupt:
-            checkpoints.save(manager, int(trainer.step.numpy()))
             step = int(trainer.step.numpy())
-            log.warning("interrupted at step %d; continue with trainer.resume=true", step)
-            mlflow.set_tag("outcome", "interrupted")
-            mlflow.end_run(status="KILLED")
-            raise
-        except BaseException:
-            mlflow.set_tag("outcome", "failed")
-            mlflow.end_run(status="FAILED")
-            raise
-        if fit.steps != start_step and fit.steps % int(cfg.trainer.checkpoint_every):  # else on_step saved it
-            checkpoints.save(manager, fit.steps)
-        with tracking.disk_full_reported("the final samples"):
-            previewer.log("samples/final", None, f"final samples, step {fit.steps}")
-            if previewer_ema:
-                title = f"EMA generator, final samples, step {fit.steps}"
-                previewer_ema.log("samples/final_ema", None, title)
-        if cfg.tracking.log_model:
-            with tempfile.TemporaryDirectory() as tmp, tracking.disk_full_reported("the generator model"):
-                generator.save(Path(tmp) / "generator.keras")
-                mlflow.log_artifact(str(Path(tmp) / "generator.keras"), "model")
-                if trainer.g_ema is not None:
-                    trainer.g_ema.save(Path(tmp) / "generator_ema.keras")
-                    mlflow.log_artifact(str(Path(tmp) / "generator_ema.keras"), "model")
-        return finish("completed", fit.steps)
+            raise tracking.lost_server_error(mlflow.get_tracking_uri(), step, where) from None
 
 
 def _start_run(cfg: DictConfig, run_id: str | None, parent_run_id: str | None):
     uri = tracking.configure()
     if run_id:
+        tracking.check_server(uri)  # else MLflow retries for minutes, then says the run is missing
         experiment = resume.experiment_of(run_id, uri)
         # MLflow refuses to reopen a run while another experiment is the active one (set_experiment
         # by an earlier job in this process): make the run's own experiment active first.
