@@ -27,6 +27,8 @@ import librosa
 import numpy as np
 import scipy.fft
 
+from wavegan.representations.base import waveform_batch
+
 __all__ = ["BandNormaliser", "MelFeatures", "align_onsets", "mel_statistics", "spectral_vectors"]
 
 _LOG_FLOOR = 1e-6  # log(power + 1e-6): silence sits at -13.8, far below any real note
@@ -73,11 +75,7 @@ class MelFeatures:
 
     def log_mel(self, waveforms: np.ndarray) -> np.ndarray:
         """log(mel power + 1e-6) of waveforms [N, slice_len] as float32 [N, frames, n_mels]."""
-        y = np.asarray(waveforms, dtype=np.float32)
-        if y.ndim == 3 and y.shape[-1] == 1:
-            y = y[..., 0]
-        if y.ndim != 2 or y.shape[1] != self.slice_len:
-            raise ValueError(f"expected waveforms [N, {self.slice_len}], got shape {y.shape}")
+        y = waveform_batch(waveforms, self.slice_len)
         window = librosa.filters.get_window("hann", self.n_fft, fftbins=True).astype(np.float32)
         filters_t = self._filters().T
         out = np.empty((len(y), self.n_frames, self.n_mels), np.float32)

@@ -21,12 +21,7 @@ class WaveformRepresentation(Representation):
         return np.clip(y, -1.0, 1.0)[..., None]
 
     def inverse(self, features: np.ndarray) -> np.ndarray:
-        x = np.asarray(features, dtype=np.float32)
-        if x.ndim == 3 and x.shape[-1] == 1:
-            x = x[..., 0]
-        if x.ndim != 2 or x.shape[1] != self.slice_len:
-            raise ValueError(f"expected features of shape [N, {self.slice_len}, 1], got {x.shape}")
-        return x
+        return waveform_batch(features, self.slice_len)  # the features are the waveform
 
     def feature_shape(self) -> tuple[int, ...]:
         return (self.slice_len, 1)
