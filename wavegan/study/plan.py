@@ -4,6 +4,7 @@ searched config groups, the sampler and pruner (`Plan`, `plan_study`), and compo
 from __future__ import annotations
 
 import difflib
+import logging
 import math
 from dataclasses import dataclass, field
 
@@ -17,6 +18,8 @@ from wavegan.errors import ConfigError, WaveganError
 from wavegan.study.search_space import describe, grid, override
 from wavegan.study.spec import NO_PRUNER, SweepSpec
 from wavegan.study.targets import TARGET, instantiate
+
+log = logging.getLogger(__name__)
 
 GRID_SAMPLER = "optuna.samplers.GridSampler"
 # Applied before the study's own overrides (which may change them): a sweep's runs print no progress bars.
@@ -134,15 +137,16 @@ def plan_study(spec: SweepSpec, training_overrides: list[str] | None = None) -> 
         grid_values = grid(space)
         size = math.prod(len(v) for v in grid_values.values())
         if n_trials > size:
-            print(f"sweep: the grid has {size} points; running {size} trials, not sweep.n_trials={n_trials}.")
+            log.info("the grid has %d points; running %d trials, not sweep.n_trials=%d", size, size, n_trials)
             n_trials = size
     plan = Plan(spec, fixed, searched_groups, str(base.tracking.experiment), n_trials, grid_values, variants)
     make_sampler(plan)  # a bad sampler/pruner keyword fails here, not in a worker
     make_pruner(spec)
     if spec.pruner[TARGET] != NO_PRUNER and spec.prune_metric is None:
-        print(
-            f"sweep: pruner {spec.pruner_name} is off: Optuna prunes single-objective studies only, on a "
-            "logged metric (set sweep.pruner.metric when the objective is divergence_rate)."
+        log.warning(
+            "pruner %s is off: Optuna prunes single-objective studies only, on a logged metric (set "
+            "sweep.pruner.metric when the objective is divergence_rate)",
+            spec.pruner_name,
         )
     return plan
 

@@ -50,6 +50,8 @@ from wavegan.study.tracker import Tracker
 # How long a worker waits for the study database to come back mid-study before it stops.
 RECONNECT_SECONDS = float(os.environ.get("WAVEGAN_DB_RECONNECT_SECONDS", "300"))
 
+log = logging.getLogger(__name__)
+
 
 def remove_dead_checkpoints() -> None:
     """Checkpoint folders of this machine's trials whose process died (SIGKILL, preemption): nobody else
@@ -72,10 +74,10 @@ class Outage:
         now = time.monotonic()
         if self.since is None:
             self.since = now
-            print(
-                f"sweep: the study database {mask_url(self.url)} is unreachable; retrying for up to "
-                f"{self.limit:.0f} s",
-                flush=True,
+            log.warning(
+                "the study database %s is unreachable; retrying for up to %.0f s",
+                mask_url(self.url),
+                self.limit,
             )
         if now - self.since > self.limit:
             raise unreachable(self.url, exc) from None
@@ -83,7 +85,7 @@ class Outage:
 
     def over(self) -> None:
         if self.since is not None:
-            print(f"sweep: reconnected to {mask_url(self.url)}", flush=True)
+            log.warning("reconnected to %s", mask_url(self.url))
             self.since = None
 
 
@@ -139,10 +141,11 @@ def _claim_and_run(plan: Plan, study: optuna.Study, runner: TrialRunner, lock: C
             outage.wait(exc)
             continue
         if not said_waiting:
-            print(
-                f"sweep: {counts.running} trial(s) still running elsewhere (or dead: retried after "
-                f"{spec.grace_period} s without heartbeat); waiting",
-                flush=True,
+            log.info(
+                "%d trial(s) still running elsewhere (or dead: retried after %s s without heartbeat); "
+                "waiting",
+                counts.running,
+                spec.grace_period,
             )
             said_waiting = True
         time.sleep(min(spec.heartbeat_interval, 5))
@@ -215,10 +218,7 @@ def run_workers(plan: Plan, parent_run: str) -> None:
     if 2 in failed:
         raise WaveganError("a sweep worker stopped with an error (see its message above)")
     if failed:
-        print(
-            f"sweep: {len(failed)} worker(s) exited with status {failed}; rerun the command to resume",
-            file=sys.stderr,
-        )
+        log.error("%d worker(s) exited with status %s; rerun the command to resume", len(failed), failed)
 
 
 def prepare_data(plan: Plan) -> None:
@@ -242,7 +242,7 @@ def run_sweep(
 ) -> optuna.Study:
     """Create or resume the study, run the missing trials (n_jobs workers), write and log the report."""
     plan = plan_study(spec, training_overrides)
-    print(f"sweep: study {spec.study_name} in {mask_url(spec.storage)}; {spec.description}".rstrip("; "))
+    log.info("%s", f"study {spec.study_name} in {mask_url(spec.storage)}; {spec.description}".rstrip("; "))
     # Under the claim lock (in the database on PostgreSQL): workers starting at once on several machines
     # create one study and one MLflow parent run, and every later one finds both again.
     storage = open_storage(spec)
@@ -255,12 +255,11 @@ def run_sweep(
         fail_stale(study)  # trials of a process that died (and were silent for grace_period) are retried
         tracker.close_orphans(study)
     counts = count_trials(study.get_trials(deepcopy=False))
-    print(
-        f"sweep: {counts.done} of {plan.n_trials} trial(s) done, {counts.running} running, {counts.waiting} "
+    log.info(
+        f"{counts.done} of {plan.n_trials} trial(s) done, {counts.running} running, {counts.waiting} "
         f"queued; seeds {spec.seeds}; objective "
         f"{', '.join(f'{o.direction} {o.name}' for o in spec.objectives)}; "
         f"MLflow parent run {parent_run} in experiment '{plan.experiment}'",
-        flush=True,
     )
     prepare_data(plan)
     started = time.perf_counter()
@@ -284,7 +283,7 @@ def run_sweep(
         print(result.text)
         print(f"report: {result.out_dir}")
     tracker.client.set_terminated(parent_run, "FINISHED" if finished else "KILLED")
-    print(
-        f"sweep: {counts.done} of {plan.n_trials} trial(s) done in this study; this run took {elapsed:.0f} s"
+    log.info(
+        "%d of %d trial(s) done in this study; this run took %.0f s", counts.done, plan.n_trials, elapsed
     )
     return study
