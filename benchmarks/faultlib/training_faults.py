@@ -203,7 +203,8 @@ class CorruptCheckpoint:
         mode = rng.choice(self.MODES)
         trial = Trial(mode)
         for step in (2, 4) if mode == "break every checkpoint" else (4,):
-            corrupt(folder, step, rng.choice(self.MODES[:6]) if step == 2 else mode, rng)
+            damage = rng.choice(self.MODES[:6]) if mode == "break every checkpoint" else mode
+            corrupt(folder, step, damage, rng)
         resumed = run(workspace, "train", RESUME)
         if mode == "break every checkpoint":
             lines = resumed.stderr.strip().splitlines()

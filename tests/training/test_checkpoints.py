@@ -73,6 +73,7 @@ CORRUPTIONS = {
     "truncated index": lambda d: truncate(d / "ckpt-4.index"),
     "empty index": lambda d: (d / "ckpt-4.index").write_bytes(b""),
     "missing data": lambda d: next(d.glob("ckpt-4.data-*")).unlink(),
+    "missing index": lambda d: (d / "ckpt-4.index").unlink(),  # found by benchmarks/faults.py at N = 20
 }
 
 

@@ -99,6 +99,16 @@ def candidates(directory: Path) -> list[tuple[int, str]]:
     return sorted(found, reverse=True)
 
 
+def _unindexed_steps(directory: Path, newer_than: int) -> list[int]:
+    """Steps above `newer_than` that have a data file but no index file."""
+    steps = set()
+    for path in directory.glob(f"{PREFIX}-*.data-*"):
+        match = re.match(rf"^{PREFIX}-(\d+)\.data-", path.name)
+        if match and int(match.group(1)) > newer_than:
+            steps.add(int(match.group(1)))
+    return sorted(steps, reverse=True)
+
+
 def listed_in_state(directory: Path) -> bool | None:
     """Whether TensorFlow's state file names a finished checkpoint; None when it is unreadable."""
     if not (directory / STATE_FILE).exists():
@@ -133,7 +143,18 @@ def restore_latest_complete(checkpoint: tf.train.Checkpoint, directory: Path) ->
     Raises CheckpointError when checkpoints were finished but none is readable now."""
     problems: list[str] = []
     was_listed = listed_in_state(directory)
-    for step, prefix in candidates(directory):
+    found = candidates(directory)
+    if found:
+        # Data files newer than the newest index: that checkpoint's index was deleted, or its write was cut
+        # short. Either way it cannot be read: set it aside by name, as a broken one.
+        for step in _unindexed_steps(directory, newer_than=found[0][0]):
+            moved = _set_aside(directory, step)
+            problems.append(f"ckpt-{step}: no index file")
+            log.warning(
+                "checkpoint ckpt-%d in %s is not complete (no index file: deleted, or its write was cut "
+                "short); moved to %s, trying the one before", step, directory, moved,
+            )  # fmt: skip
+    for step, prefix in found:
         try:
             verify(prefix)
             checkpoint.restore(prefix).assert_existing_objects_matched()
