@@ -43,6 +43,7 @@ from wavegan.metrics.classifier import ClassifierSettings
 from wavegan.metrics.features import BandNormaliser, MelFeatures, mel_statistics, spectral_vectors
 from wavegan.metrics.intervals import bootstrap_rows
 from wavegan.metrics.reference_cache import RealFeatures, build_cache, cache_dir, read_cache
+from wavegan.representations.base import as_dict
 
 log = logging.getLogger(__name__)
 # for_store builds through this name (tests replace it here; benchmarks/eval_budget.py calls it)
@@ -63,22 +64,9 @@ _WARNED_UNFIT: set[str] = set()  # caches already warned about in this process: 
 
 
 def _min_accuracy(eval_cfg: Mapping[str, Any] | None) -> float:
-    classifier = _cfg_dict((eval_cfg or {}).get("classifier"))
+    classifier = as_dict((eval_cfg or {}).get("classifier"))
     value = classifier.get("min_accuracy")
     return DEFAULT_MIN_ACCURACY if value is None else float(value)
-
-
-def _cfg_dict(cfg: Mapping[str, Any] | None) -> dict[str, Any]:
-    if cfg is None:
-        return {}
-    try:
-        from omegaconf import DictConfig, OmegaConf
-
-        if isinstance(cfg, DictConfig):
-            return dict(OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
-    except ImportError:  # pragma: no cover
-        pass
-    return dict(cfg)
 
 
 class Evaluator:
@@ -180,11 +168,11 @@ class Evaluator:
         keep it fixed (the default) across the runs you compare, so every run on a data set is scored
         by the same classifier; do not pass a training run's seed.
         """
-        cfg = _cfg_dict(eval_cfg)
+        cfg = as_dict(eval_cfg)
         mel = MelFeatures.from_config(
-            _cfg_dict(cfg.get("features")), int(store.summary["sample_rate"]), int(store.summary["slice_len"])
+            as_dict(cfg.get("features")), int(store.summary["sample_rate"]), int(store.summary["slice_len"])
         )
-        settings = ClassifierSettings.from_config(_cfg_dict(cfg.get("classifier")))
+        settings = ClassifierSettings.from_config(as_dict(cfg.get("classifier")))
         ndb_k = int(cfg.get("ndb_k", 50))
         target = cache_dir(store, mel, settings, ndb_k, seed)
         if not (target / "info.json").is_file():

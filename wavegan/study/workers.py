@@ -242,7 +242,7 @@ def run_sweep(
 ) -> optuna.Study:
     """Create or resume the study, run the missing trials (n_jobs workers), write and log the report."""
     plan = plan_study(spec, training_overrides)
-    log.info("%s", f"study {spec.study_name} in {mask_url(spec.storage)}; {spec.description}".rstrip("; "))
+    log.info(f"study {spec.study_name} in {mask_url(spec.storage)}; {spec.description}".rstrip("; "))
     # Under the claim lock (in the database on PostgreSQL): workers starting at once on several machines
     # create one study and one MLflow parent run, and every later one finds both again.
     storage = open_storage(spec)

@@ -36,6 +36,7 @@ KEEP = 2  # checkpoints kept: the newest and one to fall back to
 STATE_FILE = "checkpoint"  # TensorFlow's list of the checkpoints it finished writing
 UNREADABLE = "unreadable"
 _INDEX = re.compile(rf"^{PREFIX}-(\d+)\.index$")
+_DATA = re.compile(rf"^{PREFIX}-(\d+)\.data-")
 
 
 class CheckpointError(WaveganError):
@@ -101,12 +102,9 @@ def candidates(directory: Path) -> list[tuple[int, str]]:
 
 def _unindexed_steps(directory: Path, newer_than: int) -> list[int]:
     """Steps above `newer_than` that have a data file but no index file."""
-    steps = set()
-    for path in directory.glob(f"{PREFIX}-*.data-*"):
-        match = re.match(rf"^{PREFIX}-(\d+)\.data-", path.name)
-        if match and int(match.group(1)) > newer_than:
-            steps.add(int(match.group(1)))
-    return sorted(steps, reverse=True)
+    matches = (_DATA.match(path.name) for path in directory.glob(f"{PREFIX}-*.data-*"))
+    steps = {int(m.group(1)) for m in matches if m}
+    return sorted((s for s in steps if s > newer_than), reverse=True)
 
 
 def listed_in_state(directory: Path) -> bool | None:
