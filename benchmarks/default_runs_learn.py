@@ -237,11 +237,14 @@ def main() -> int:
     parser.add_argument("--overrides", default="", help='extra overrides, e.g. "trainer.g_ema=0.99"')
     parser.add_argument("--judge", choices=PREFIXES, default="eval", help="the prefix the bar is judged on")
     parser.add_argument("--out", default="default_runs_learn", help="results stem under benchmarks/results/")
+    parser.add_argument("--keep", type=Path, help="keep each run's folder (log, MLflow store, previews) here")
     args = parser.parse_args()
     names = [args.only] if args.only else list(COMMANDS)
     overrides = shlex.split(args.overrides)
     with tempfile.TemporaryDirectory() as tmp:
-        results = {name: run_default(name, overrides, args.seed, Path(tmp), args.judge) for name in names}
+        workdir = args.keep or Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        results = {name: run_default(name, overrides, args.seed, workdir, args.judge) for name in names}
     for name, res in results.items():
         print_run(name, res)
     out = RESULTS / args.out
