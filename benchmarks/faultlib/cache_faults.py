@@ -101,7 +101,7 @@ class KillCaching:
 
             killed = run(workspace, command, args, kill_when=(building, delay))
         if killed.returncode == 0:
-            trial.point += " (finished first)"
+            trial.finished_first()
         elif not killed.killed:
             trial.died(f"ended with {killed.returncode} before the kill: {killed.tail()}")
             return trial

@@ -19,6 +19,13 @@ class Trial:
     wrong: bool = False  # a result differs from the uninterrupted run's, or a half-built thing was used
     problems: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    # False when the process finished before the fault's moment came: nothing was tested, so run_fault
+    # draws the trial again rather than count it as survived.
+    injected: bool = True
+
+    def finished_first(self) -> None:
+        self.point += " (finished first)"
+        self.injected = False
 
     def died(self, problem: str) -> None:
         """The recovery did not end as promised: a crash, a hang, a traceback, a wrong exit status."""
@@ -51,9 +58,15 @@ class Fault(Protocol):
         """Inject the fault once at a point drawn from `rng`, recover, check the invariants."""
 
 
+REDRAWS = 5  # a trial whose fault never landed is drawn again, at most this many times
+
+
 def run_fault(fault: Fault, trials: int, rng: random.Random, root: Path, log=print) -> dict:
-    """`trials` trials of one fault; its row of the table (with each failing trial's problems)."""
+    """`trials` trials of one fault; its row of the table (with each failing trial's problems). A trial
+    whose process finished before the fault's moment tested nothing: it is drawn again (up to REDRAWS
+    times; `redrawn` counts them), and one that never lands counts as not survived."""
     row = {"fault": fault.name, "trials": 0, "survived": 0, "data_lost": 0, "wrong": 0, "seconds": 0.0}
+    row["redrawn"] = 0
     if fault.unavailable:
         log(f"{fault.name}: skipped ({fault.unavailable})")
         return row | {"skipped": fault.unavailable}
@@ -63,6 +76,14 @@ def run_fault(fault: Fault, trials: int, rng: random.Random, root: Path, log=pri
     for i in range(trials):
         begun = time.perf_counter()
         trial = fault.trial(rng, root)
+        for _ in range(REDRAWS):
+            if trial.injected or not trial.ok:
+                break
+            log(f"{fault.name} [{i + 1}/{trials}] {trial.point}: drawn again")
+            row["redrawn"] += 1
+            trial = fault.trial(rng, root)
+        if not trial.injected and trial.ok:
+            trial.died(f"the fault never landed in {REDRAWS + 1} draws: every run finished first")
         trial.seconds = round(time.perf_counter() - begun, 1)
         row["trials"] += 1
         row["survived"] += trial.survived

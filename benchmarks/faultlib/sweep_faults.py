@@ -171,7 +171,9 @@ class KillSweepWorkers:
             if victim.poll() is None:
                 kill_group(victim)
                 killed.append(victim)
-        if len(killed) < len(times):
+        if not killed:
+            trial.finished_first()
+        elif len(killed) < len(times):
             trial.point += f" ({len(times) - len(killed)} finished first)"
         for i, worker in enumerate(workers):
             if worker not in killed and finish(worker, 900) != 0:

@@ -155,7 +155,7 @@ class KillTraining:
             trial = Trial(f"{place}@{rng.randint(1, reached)}{delay}")
             first = run(workspace, "train", CONFIG, failpoint=trial.point)
         if first.returncode == 0:
-            trial.point += " (finished first)"
+            trial.finished_first()
         elif not first.killed:
             trial.died(f"the run ended with {first.returncode} before the kill: {first.tail()}")
             return trial

@@ -1,6 +1,6 @@
 """The stabilisation levers, one at a time, with every model and every loss: each valid combination builds
 and takes a training step, each invalid one is refused at config time with one message; the generator
-EMA against its closed form; instance noise's schedule."""
+EMA against its closed form; instance noise's and the learning-rate decay's schedules."""
 
 import numpy as np
 import pytest
@@ -12,6 +12,7 @@ from wavegan.config.checks import validate_training_config
 from wavegan.errors import ConfigError
 from wavegan.models import build_models
 from wavegan.training.losses import build_loss
+from wavegan.training.optimizers import LinearDecay
 from wavegan.training.penalties import Penalty
 from wavegan.training.trainer import GANTrainer
 
@@ -31,6 +32,7 @@ LEVERS = [
     "trainer.instance_noise=0.1",
     "optimizer.g_lr=1e-4 optimizer.d_lr=4e-4",
     "loss.label_smoothing=0.1",
+    "optimizer.lr_decay_start=0.5",
 ]
 
 
@@ -103,6 +105,7 @@ def test_the_regularisation_study_pairs_train_compiled(overrides: list[str]) -> 
         (["trainer.batch_size=1000000000"], r"trainer\.batch_size"),
         (["trainer.max_steps=1000000000000"], r"trainer\.max_steps"),
         (["optimizer.lr=nan"], r"optimizer\.lr"),
+        (["optimizer.lr_decay_start=1.5"], r"optimizer\.lr_decay_start"),
     ],
 )
 def test_invalid_combinations_are_refused_naming_the_key(overrides: list[str], key: str) -> None:
@@ -146,3 +149,24 @@ def test_instance_noise_is_annealed_linearly_to_zero() -> None:
     assert stds[4] == 0.0 and stds[5] == 0.0
     off = trainer_for(["loss=bce"], "wavegan")
     assert off._noisy(x) is x
+
+
+def test_learning_rates_decay_linearly_to_zero_over_each_networks_updates() -> None:
+    """optimizer.lr_decay_start=0.5 with max_steps 4 and n_critic 2: G's rate is constant for 2 of its 4
+    updates and D's for 4 of its 8, then both fall on a straight line to 0; they follow a real run's steps."""
+    trainer = trainer_for(
+        ["loss=bce", "optimizer.lr=1e-3", "optimizer.lr_decay_start=0.5", "trainer.n_critic=2"], "wavegan"
+    )
+    g_schedule, d_schedule = trainer.g_optimizer._learning_rate, trainer.d_optimizer._learning_rate
+    g_rates = [float(g_schedule(i)) for i in range(5)]
+    np.testing.assert_allclose(g_rates, [1e-3, 1e-3, 1e-3, 5e-4, 0.0], rtol=1e-6)
+    d_rates = [float(d_schedule(i)) for i in (0, 4, 6, 8)]
+    np.testing.assert_allclose(d_rates, [1e-3, 1e-3, 5e-4, 0.0], rtol=1e-6)
+    assert float(trainer.g_optimizer.learning_rate) == pytest.approx(1e-3)
+    real = tf.random.uniform((2, 4, 256, 1), -1, 1, seed=1)
+    for _ in range(3):
+        trainer.iteration(real)
+    assert float(trainer.g_optimizer.learning_rate) == pytest.approx(5e-4, rel=1e-5)  # after 3 G updates
+    assert float(trainer.d_optimizer.learning_rate) == pytest.approx(5e-4, rel=1e-5)  # after 6 D updates
+    constant = trainer_for(["loss=bce", "optimizer.lr=1e-3", "optimizer.lr_decay_start=null"], "wavegan")
+    assert not isinstance(constant.g_optimizer._learning_rate, LinearDecay)

@@ -48,7 +48,9 @@ class ReferenceStep:
                 theirs.seed_generator.state.assign(ours.seed_generator.state)
         use_reference_ops(self.g)
         use_reference_ops(self.d)
-        self.g_opt, self.d_opt = build_optimizers(cfg.optimizer)
+        # The same learning-rate schedule as the trainer's (optimizer.lr_decay_start runs over the run).
+        t = cfg.trainer
+        self.g_opt, self.d_opt = build_optimizers(cfg.optimizer, False, int(t.max_steps), int(t.n_critic))
         self.latents = tf.random.Generator.from_seed(SEED)
         self.penalty_noise = tf.random.Generator.from_seed(SEED + 2)
         self.noise = tf.random.Generator.from_seed(SEED + 1)

@@ -66,6 +66,7 @@ RANGES: dict[str, tuple[Callable, str]] = {
     "optimizer.lr": (POSITIVE, "e.g. optimizer.lr=1e-4"),
     "optimizer.g_lr": (POSITIVE, "e.g. optimizer.g_lr=1e-4, or null to use optimizer.lr"),
     "optimizer.d_lr": (POSITIVE, "e.g. optimizer.d_lr=4e-4, or null to use optimizer.lr"),
+    "optimizer.lr_decay_start": (FRACTION, "e.g. optimizer.lr_decay_start=0.5, or null for a constant rate"),
     "optimizer.beta1": (FRACTION, "e.g. optimizer.beta1=0.5"),
     "optimizer.beta2": (FRACTION, "e.g. optimizer.beta2=0.9"),
     "trainer.max_steps": (_range(1, MAX_STEPS), "e.g. trainer.max_steps=300"),

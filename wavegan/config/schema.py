@@ -252,6 +252,9 @@ class OptimizerConfig:
     lr: float = 1.0e-3
     g_lr: float | None = None  # generator learning rate; null: lr
     d_lr: float | None = None  # discriminator learning rate; null: lr (TTUR: set them apart)
+    # Linear decay: both rates constant for this fraction of trainer.max_steps, then linearly to 0 at the
+    # end (0.5: the second half decays, as pix2pix/CycleGAN); null = constant, the reference's schedule.
+    lr_decay_start: float | None = None
     # The Keras optimizer, instantiated with learning_rate= for each network (hydra.utils.instantiate);
     # its other arguments read the canonical keys above.
     keras: Any = MISSING

@@ -80,7 +80,9 @@ class GANTrainer:
         self.latent_dim = int(cfg.model.latent_dim)
         self.mixed_precision = bool(cfg.trainer.mixed_precision)
         self.loss_bound = float(cfg.trainer.loss_bound)
-        self.g_optimizer, self.d_optimizer = build_optimizers(cfg.optimizer, self.mixed_precision)
+        self.g_optimizer, self.d_optimizer = build_optimizers(
+            cfg.optimizer, self.mixed_precision, int(cfg.trainer.max_steps), self.n_critic
+        )
         # Build optimizer slots now so a checkpoint restore fills them rather than deferring.
         self.g_optimizer.build(generator.trainable_variables)
         self.d_optimizer.build(discriminator.trainable_variables)
