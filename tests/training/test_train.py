@@ -202,6 +202,35 @@ def test_a_crash_is_recorded_as_failed(monkeypatch):
     assert runs[0].info.status == "FAILED" and runs[0].data.tags["outcome"] == "failed"
 
 
+def test_a_server_lost_while_the_run_is_ended_is_one_message_and_the_run_resumes(monkeypatch):
+    """The fault harness's lost-server row found it (issue 13): MLflow's end_run reads the run back from
+    the server, so a server lost in the last moment of a run escaped as a traceback (exit 1). Now it is
+    the lost-server message, the checkpoint is kept, and resuming ends the same run."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import _tracking_service
+
+    import wavegan.tracking as tracking
+    from wavegan.errors import WaveganError
+
+    config = [*TINY, "seed=11", "tracking.log_model=false", "tracking.run_name=lost-at-the-end"]
+    original = _tracking_service.client.TrackingServiceClient.set_terminated
+
+    def server_gone(self, run_id, status=None, end_time=None):
+        raise MlflowException("API request to http://127.0.0.1:1/api/2.0/mlflow/runs/get failed")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(_tracking_service.client.TrackingServiceClient, "set_terminated", server_gone)
+        patch.setattr(tracking, "server_unreachable", lambda *a, **k: True)
+        with pytest.raises(WaveganError, match="lost the MLflow tracking server .* trainer.resume=true"):
+            train(compose(config))
+    assert _tracking_service.client.TrackingServiceClient.set_terminated is original
+    assert mlflow.active_run() is None
+    resumed = train(compose([*config, "trainer.resume=true"]))
+    run = client().get_run(resumed.run_id)
+    assert run.info.status == "FINISHED" and run.data.tags["outcome"] == "completed"
+    assert [s for s, _ in metric_history(resumed.run_id, "train/d_loss")] == [2, 4]
+
+
 @pytest.mark.parametrize(
     "override, key",
     [

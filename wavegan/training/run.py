@@ -221,6 +221,10 @@ def train(
         figures = run_stability(history, outcome, diverged_step, max_steps, str(cfg.eval.quality_key))
         log_once(step, {k: v for k, v in figures.items() if np.isfinite(v)})
         history.update({k: [(step, v)] for k, v in figures.items()})
+        # End the run here, inside the lost-server handler below, not when `with active` is left: ending
+        # it is a call to the server too (MLflow reads the run back to print its address), and a server
+        # lost at that moment must end in the same one message, not a traceback.
+        mlflow.end_run()
         return TrainResult(outcome, run_id, step, diverged_step, _last(history), history)
 
     with active:
@@ -303,8 +307,10 @@ def train(
             # The server stopped answering for longer than MLflow retries: end the run here without waiting
             # for it again (its status is set if it is back; the `with` then has no run to end), keep the
             # checkpoints, say how to continue.
-            with tracking.without_retries(), contextlib.suppress(Exception):
-                mlflow.end_run(status="FAILED")
+            active_now = mlflow.active_run()
+            if active_now is not None and active_now.info.run_id == run_id:  # not a sweep's parent run
+                with tracking.without_retries(), contextlib.suppress(Exception):
+                    mlflow.end_run(status="FAILED")
             kept = manager.latest_checkpoint
             where = (
                 f"The checkpoint {Path(kept).name} is kept in {ckpt_dir}." if kept else "No checkpoint yet."
