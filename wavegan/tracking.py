@@ -49,10 +49,31 @@ NOT_PARAMS = ("data.store_dir", "trainer.checkpoint_dir", "trainer.progress", "d
 NOT_PARAM_PREFIXES = ("optimizer.keras.",)
 
 
+# MLflow's background queues (images, metric batches) log an ERROR line for each call that failed to reach
+# the server. When the server is lost, the run reports that once (lost_server_error) and its resume logs what
+# the queues dropped (every missing (metric, step) pair, the previews after the checkpoint), so those lines
+# would only repeat the one message. Other failures of the queues still show.
+ASYNC_QUEUE_LOGGERS = (
+    "mlflow.utils.async_logging.async_logging_queue",
+    "mlflow.utils.async_logging.async_artifacts_logging_queue",
+)
+CONNECTION_FAILURES = ("Failed to establish a new connection", "Max retries exceeded", "Connection refused")
+
+
+class _NoConnectionFailures(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        return not any(failure in text for failure in CONNECTION_FAILURES)
+
+
 def configure() -> str:
     """Point MLflow at the project's stores; returns the tracking URI in use."""
     uri = os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
     mlflow.set_tracking_uri(uri)
+    for name in ASYNC_QUEUE_LOGGERS:
+        queue_log = logging.getLogger(name)
+        if not any(isinstance(f, _NoConnectionFailures) for f in queue_log.filters):
+            queue_log.addFilter(_NoConnectionFailures())
     return uri
 
 

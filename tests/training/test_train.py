@@ -308,3 +308,22 @@ def test_gpu_options_build_and_step_on_the_cpu(option):
     from wavegan.training.trainer import configure_tensorflow
 
     configure_tensorflow(0, False, False)
+
+
+def test_mlflow_queue_lines_about_a_lost_server_are_left_to_the_one_message():
+    """MLflow's background queues log an ERROR line per call that could not reach the server; with the
+    server lost the run says so once (above), so those lines are filtered out. Other errors still show."""
+    import logging
+
+    import wavegan.tracking as tracking
+
+    tracking.configure()
+    for name in tracking.ASYNC_QUEUE_LOGGERS:
+        queue_log = logging.getLogger(name)
+
+        def record(text: str, queue_log=queue_log) -> logging.LogRecord:
+            return queue_log.makeRecord(queue_log.name, logging.ERROR, __file__, 1, text, None, None)
+
+        lost = "Failed to log run data: API request to http://127.0.0.1:9/x failed: Max retries exceeded"
+        assert not queue_log.filter(record(lost))
+        assert queue_log.filter(record("Failed to log artifact x.png. Exception: 500 Internal Server Error"))
