@@ -68,6 +68,33 @@ def test_exception_mid_ingestion_leaves_no_store(monkeypatch):
     assert open_store(cfg, progress=False).summary["num_clips"] == 48
 
 
+def test_a_full_disk_while_building_the_store_is_one_message_and_leaves_no_half_store(monkeypatch, tmp_path):
+    """Fault 4 of issue 13 for the data store: deeplake reports a full disk as a RuntimeError with the
+    OS's text (measured on a 3 MB tmpfs: "Failed to write to _deeplake_log/...: No space left on device",
+    then a traceback). Now: one DataError naming the folder and the fix; no half store; a complete store
+    beside it untouched."""
+    from wavegan.errors import DataError
+
+    kept = open_store(compose([*SMALL, f"data.store_dir={tmp_path}"]).data, progress=False)
+    cfg = compose([*SMALL, "data.seed=12", f"data.store_dir={tmp_path}"]).data
+    real = store_module.iter_source
+
+    def disk_fills(c):
+        for i, item in enumerate(real(c)):
+            if i == 20:
+                raise RuntimeError(f"Failed to write to _deeplake_log/x/next_base: {os.strerror(28)}")
+            yield item
+
+    monkeypatch.setattr(store_module, "iter_source", disk_fills)
+    with pytest.raises(DataError, match=r"disk full while writing the data store to .*Fix: free space"):
+        open_store(cfg, progress=False)
+    root = store_root(cfg)
+    assert not root.exists() and not list(root.parent.glob(f".{root.name}.partial-*"))
+    assert (kept.root / "summary.json").is_file()
+    monkeypatch.setattr(store_module, "iter_source", real)
+    assert open_store(cfg, progress=False).summary["num_clips"] == 48
+
+
 def test_killed_ingestion_is_not_taken_as_complete(tmp_path):
     """SIGKILL (no clean-up runs) mid-ingestion, then a new run rebuilds from scratch."""
     store_dir = tmp_path / "store"

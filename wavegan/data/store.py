@@ -25,7 +25,7 @@ from tqdm import tqdm
 from wavegan.atomic import build_atomically
 from wavegan.caching import cache_key
 from wavegan.data.schema import INT_FIELDS, NSYNTH_QUALITIES, SPLITS, TEXT_FIELDS, Clip, Skipped, assign_split
-from wavegan.errors import ConfigError, DataError
+from wavegan.errors import ConfigError, DataError, is_disk_full
 
 log = logging.getLogger(__name__)
 
@@ -187,12 +187,22 @@ def open_store(cfg: DictConfig, progress: bool = True) -> DataStore:
         log.info("reusing data store %s", root)
         return DataStore(root, json.loads((root / "summary.json").read_text()))
     started = time.perf_counter()
-    with build_atomically(root, marker="summary.json") as partial:
-        summary = _ingest(cfg, partial, progress)
-        summary["build_seconds"] = round(time.perf_counter() - started, 2)
-        summary["config"] = OmegaConf.to_container(cfg, resolve=True)
-        summary["config"].pop("token", None)  # never write a credential next to the data
-        (partial / "summary.json").write_text(json.dumps(summary, indent=2))
+    try:
+        with build_atomically(root, marker="summary.json") as partial:
+            summary = _ingest(cfg, partial, progress)
+            summary["build_seconds"] = round(time.perf_counter() - started, 2)
+            summary["config"] = OmegaConf.to_container(cfg, resolve=True)
+            summary["config"].pop("token", None)  # never write a credential next to the data
+            (partial / "summary.json").write_text(json.dumps(summary, indent=2))
+    except Exception as exc:
+        if not is_disk_full(exc):
+            raise
+        # The half-built store is gone (build_atomically); every complete store is untouched.
+        raise DataError(
+            f"disk full while writing the data store to {root} ({' '.join(str(exc).split())[:200]}); the "
+            "half-written store was removed. Fix: free space there, or point data.store_dir (or "
+            "WAVEGAN_DATA_DIR) at a disk with room, then run the command again."
+        ) from None
     # read back: when another process finished the same store first, its summary is the one in place
     summary = json.loads((root / "summary.json").read_text())
     return DataStore(root, summary)
