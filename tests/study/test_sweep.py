@@ -112,6 +112,27 @@ def test_unreachable_storage_is_a_clear_error_without_the_password(tmp_path, cap
     assert SECRET not in captured.err + captured.out
 
 
+def test_a_full_disk_under_the_study_database_is_one_message(tmp_path, capsys, monkeypatch):
+    """Fault 4 of issue 13 for the study database: SQLite's "database or disk is full" (here injected where
+    the study runs, as SQLAlchemy raises it) ends in one message naming the database, exit 2."""
+    import sqlalchemy.exc
+
+    import wavegan.study.workers as workers
+
+    def disk_full(*args, **kwargs):
+        full = Exception("database or disk is full")
+        raise sqlalchemy.exc.OperationalError("INSERT INTO trials ...", {}, full)
+
+    monkeypatch.setattr(workers, "run_sweep", disk_full)
+    path = write_study(tmp_path)
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    assert main([f"sweep={path}", f"sweep.storage={url}"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: disk full while writing the study database sqlite:///")
+    assert "Traceback" not in err
+    assert "run the same command again to resume the study" in err and err.count("error:") == 1
+
+
 def test_masking():
     assert mask_url(f"postgresql://alice:{SECRET}@db:5432/optuna") == "postgresql://***@db:5432/optuna"
     assert (

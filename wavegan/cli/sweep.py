@@ -21,8 +21,8 @@ import sys
 from omegaconf import DictConfig, OmegaConf
 
 from wavegan.cli.app import entry_point, exit_status
-from wavegan.errors import WaveganError
-from wavegan.secret_masking import mask_text
+from wavegan.errors import WaveganError, is_disk_full
+from wavegan.secret_masking import mask_text, mask_url
 from wavegan.study.compose import (
     SWEEP_APP,
     prepare_command_line,
@@ -67,6 +67,17 @@ def _sweep(cfg: DictConfig) -> None:
         run_sweep(spec, training_overrides())
     except WaveganError as exc:
         raise WaveganError(mask_text(str(exc), spec.storage)) from None
+    except Exception as exc:
+        if not is_disk_full(exc):  # a trial's own full disk is a WaveganError naming what it was writing
+            raise
+        # SQLite's "database or disk is full": the failed write is rolled back, so every trial recorded
+        # before it stays in the study, and the same command resumes it.
+        detail = mask_text(" ".join(str(exc).split())[:200], spec.storage)
+        raise WaveganError(
+            f"disk full while writing the study database {mask_url(spec.storage)} ({detail}); the trials "
+            "recorded before it are kept. Fix: free space on its disk (or set sweep.storage to a database "
+            "with room), then run the same command again to resume the study."
+        ) from None
     except KeyboardInterrupt:
         print("interrupted: rerun the same command to resume the study", file=sys.stderr)
         sys.exit(130)
