@@ -85,7 +85,7 @@ def test_kill_9_of_sweep_workers_ends_with_exactly_n_trials_and_one_parent_run(s
     strict=False,
     reason="open bug (issue 13), found when CI went from 1 to 3 trials: the server stopped 6.8 s into "
     "start-up and back at once gave a run whose eval/ figures differ from the uninterrupted run's at every "
-    "evaluation (train/ figures equal); not yet explained",
+    "evaluation; not yet explained",
 )
 def test_a_tracking_server_lost_mid_run_loses_nothing_and_the_run_finishes(reference, servers, root):
     check(server_faults.LostTrackingServer(reference, servers), root, seed=7, trials=SERVER_TRIALS)
