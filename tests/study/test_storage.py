@@ -30,6 +30,35 @@ def test_postgresql_urls_go_through_psycopg_3():
     assert rdb_url("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"
 
 
+def test_two_sweeps_creating_one_sqlite_database_at_once_retry_instead_of_failing(tmp_path, monkeypatch):
+    """SQLite's loser of the table-creation race gets "table ... already exists" (an OperationalError; the
+    fault harness's concurrent row, 1 trial in 20): it is a lost race, opened again, not "cannot open"."""
+    import wavegan.study.storage as storage
+
+    exists = Exception("table alembic_version already exists")
+    race = sqlalchemy.exc.OperationalError("CREATE TABLE alembic_version", {}, exists)
+    assert storage._lost_creation_race(race)
+    other = sqlalchemy.exc.OperationalError("SELECT 1", {}, Exception("unable to open database file"))
+    assert not storage._lost_creation_race(other)
+    calls = []
+    real = storage._rdb
+
+    def first_loses(url, **kwargs):
+        calls.append(url)
+        if len(calls) == 1:
+            raise race
+        return real(url, **kwargs)
+
+    monkeypatch.setattr(storage, "_rdb", first_loses)
+    monkeypatch.setattr(storage.time, "sleep", lambda s: None)
+
+    class Spec:
+        storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+        heartbeat_interval, grace_period, max_retry = 60, 120, 1
+
+    assert storage.open_storage(Spec()) is not None and len(calls) == 2
+
+
 def test_a_missing_driver_is_one_message_naming_the_extra(monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(

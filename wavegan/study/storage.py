@@ -185,9 +185,13 @@ def open_storage(spec: SweepSpec) -> optuna.storages.RDBStorage:
 
 def _lost_creation_race(exc: BaseException) -> bool:
     """Workers opening a fresh database at once all create Optuna's tables; on PostgreSQL the losers get
-    a unique violation (pg_type, alembic_version). Opening again then finds the tables."""
+    a unique violation (pg_type, alembic_version), on SQLite "table ... already exists" (an
+    OperationalError; found by benchmarks/faults.py's concurrent row, 1 trial in 20). Opening again then
+    finds the tables."""
     import sqlalchemy.exc
 
+    if isinstance(exc, sqlalchemy.exc.OperationalError) and "already exists" in str(exc):
+        return True
     return isinstance(exc, sqlalchemy.exc.IntegrityError | sqlalchemy.exc.ProgrammingError) or (
         isinstance(exc.__cause__, sqlalchemy.exc.IntegrityError)
     )
