@@ -26,3 +26,8 @@ def is_disk_full(exc: BaseException) -> bool:
         return True
     text = str(exc)
     return any(os.strerror(code) in text for code in DISK_FULL_ERRNOS) or "database or disk is full" in text
+
+
+def error_detail(exc: BaseException, limit: int | None = 200) -> str:
+    """The error's own text on one line, cut to `limit` characters (None: whole): for one-line messages."""
+    return " ".join(str(exc).split())[:limit]

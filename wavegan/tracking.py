@@ -34,7 +34,7 @@ import soundfile as sf
 from mlflow.exceptions import MlflowException
 from omegaconf import DictConfig, OmegaConf
 
-from wavegan.errors import WaveganError, is_disk_full
+from wavegan.errors import WaveganError, error_detail, is_disk_full
 from wavegan.secret_masking import mask_text, mask_url, masked_config
 
 log = logging.getLogger(__name__)
@@ -224,7 +224,7 @@ def disk_full_reported(what: str) -> Iterator[None]:
             raise
         where = mask_url(mlflow.get_artifact_uri()) if mlflow.active_run() else "the MLflow artifact store"
         raise WaveganError(
-            f"disk full while writing {what} to {where} ({' '.join(str(exc).split())[:200]}). Fix: free "
+            f"disk full while writing {what} to {where} ({error_detail(exc)}). Fix: free "
             "space there (or set MLFLOW_TRACKING_URI to a store with room), then continue with "
             "trainer.resume=true."
         ) from None

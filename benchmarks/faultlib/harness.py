@@ -65,8 +65,8 @@ def run_fault(fault: Fault, trials: int, rng: random.Random, root: Path, log=pri
     """`trials` trials of one fault; its row of the table (with each failing trial's problems). A trial
     whose process finished before the fault's moment tested nothing: it is drawn again (up to REDRAWS
     times; `redrawn` counts them), and one that never lands counts as not survived."""
-    row = {"fault": fault.name, "trials": 0, "survived": 0, "data_lost": 0, "wrong": 0, "seconds": 0.0}
-    row["redrawn"] = 0
+    row = {"fault": fault.name, "trials": 0, "survived": 0, "data_lost": 0, "wrong": 0, "seconds": 0.0,
+           "redrawn": 0}
     if fault.unavailable:
         log(f"{fault.name}: skipped ({fault.unavailable})")
         return row | {"skipped": fault.unavailable}

@@ -109,7 +109,8 @@ class LostTrackingServer:
             trial.finished_first()
             # The warm-up run that sized the window was slower than runs are now (a busier machine):
             # size the next draw by this run, so the outage lands inside it.
-            self.seconds = min(self.seconds, result[0].seconds) if result else self.seconds
+            if result:
+                self.seconds = min(self.seconds, result[0].seconds)
         else:
             server.stop() if how == "stop" else server.kill()
             if back != "at once":

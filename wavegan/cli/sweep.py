@@ -21,7 +21,7 @@ import sys
 from omegaconf import DictConfig, OmegaConf
 
 from wavegan.cli.app import entry_point, exit_status
-from wavegan.errors import WaveganError, is_disk_full
+from wavegan.errors import WaveganError, error_detail, is_disk_full
 from wavegan.secret_masking import mask_text, mask_url
 from wavegan.study.compose import (
     SWEEP_APP,
@@ -72,7 +72,7 @@ def _sweep(cfg: DictConfig) -> None:
             raise
         # SQLite's "database or disk is full": the failed write is rolled back, so every trial recorded
         # before it stays in the study, and the same command resumes it.
-        detail = mask_text(" ".join(str(exc).split())[:200], spec.storage)
+        detail = mask_text(error_detail(exc), spec.storage)
         raise WaveganError(
             f"disk full while writing the study database {mask_url(spec.storage)} ({detail}); the trials "
             "recorded before it are kept. Fix: free space on its disk (or set sweep.storage to a database "

@@ -25,7 +25,7 @@ from tqdm import tqdm
 from wavegan.atomic import build_atomically
 from wavegan.caching import cache_key
 from wavegan.data.schema import INT_FIELDS, NSYNTH_QUALITIES, SPLITS, TEXT_FIELDS, Clip, Skipped, assign_split
-from wavegan.errors import ConfigError, DataError, is_disk_full
+from wavegan.errors import ConfigError, DataError, error_detail, is_disk_full
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +199,7 @@ def open_store(cfg: DictConfig, progress: bool = True) -> DataStore:
             raise
         # The half-built store is gone (build_atomically); every complete store is untouched.
         raise DataError(
-            f"disk full while writing the data store to {root} ({' '.join(str(exc).split())[:200]}); the "
+            f"disk full while writing the data store to {root} ({error_detail(exc)}); the "
             "half-written store was removed. Fix: free space there, or point data.store_dir (or "
             "WAVEGAN_DATA_DIR) at a disk with room, then run the command again."
         ) from None

@@ -33,7 +33,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from wavegan.cli.app import SWEEPS_DIR, hydra_error_text
-from wavegan.errors import ConfigError
+from wavegan.errors import ConfigError, error_detail
 from wavegan.study.schema import SCHEMA_NAME, ReportOptions, SweepSchema, checked
 from wavegan.study.spec import SweepSpec, build_spec
 from wavegan.study.targets import check_targets
@@ -105,7 +105,7 @@ def read_study(path: Path) -> DictConfig:
     try:
         cfg = OmegaConf.load(path)
     except Exception as exc:
-        raise ConfigError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from None
+        raise ConfigError(f"{path}: not valid YAML: {error_detail(exc, None)}") from None
     if not isinstance(cfg, DictConfig):
         raise ConfigError(f"{path}: a study file is a mapping of keys (search_space:, overrides:, ...).")
     content = OmegaConf.to_container(cfg)

@@ -14,7 +14,7 @@ from optuna.distributions import CategoricalDistribution
 
 from wavegan import tracking
 from wavegan.cli.app import CONF_DIR
-from wavegan.errors import ConfigError, WaveganError
+from wavegan.errors import ConfigError, WaveganError, error_detail
 from wavegan.study.search_space import describe, grid, override
 from wavegan.study.spec import NO_PRUNER, SweepSpec
 from wavegan.study.targets import TARGET, instantiate
@@ -52,8 +52,9 @@ def compose_config(overrides: list[str]) -> DictConfig:
     except WaveganError:
         raise
     except Exception as exc:  # Hydra's messages name the offending override
-        message = " ".join(str(exc).split())
-        raise ConfigError(f"cannot compose the training config with {overrides}: {message}") from None
+        raise ConfigError(
+            f"cannot compose the training config with {overrides}: {error_detail(exc, None)}"
+        ) from None
 
 
 def _override_keys(overrides: list[str]) -> dict[str, str]:

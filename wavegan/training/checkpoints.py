@@ -27,7 +27,7 @@ from pathlib import Path
 import tensorflow as tf
 
 from wavegan import failpoints
-from wavegan.errors import WaveganError, is_disk_full
+from wavegan.errors import WaveganError, error_detail, is_disk_full
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ def save(checkpoints: tf.train.CheckpointManager, step: int) -> None:
         previous = f"the step-{kept[0][0]} checkpoint is intact" if kept else "no earlier checkpoint exists"
         raise CheckpointError(
             f"disk full while writing the step-{step} checkpoint to {directory} "
-            f"({' '.join(str(exc).split())[:200]}); {previous}. Fix: free space on that disk (or point "
+            f"({error_detail(exc)}); {previous}. Fix: free space on that disk (or point "
             "trainer.checkpoint_dir / WAVEGAN_CHECKPOINT_DIR at another one), then continue with "
             "trainer.resume=true."
         ) from None
@@ -157,7 +157,7 @@ def restore_latest_complete(checkpoint: tf.train.Checkpoint, directory: Path) ->
             verify(prefix)
             checkpoint.restore(prefix).assert_existing_objects_matched()
         except Exception as exc:  # TensorFlow maps read errors to OpError, IndexError, ValueError, ...
-            reason = " ".join(str(exc).split())[:300]
+            reason = error_detail(exc, 300)
             problems.append(f"ckpt-{step}: {reason}")
             moved = _set_aside(directory, step)
             log.warning(
