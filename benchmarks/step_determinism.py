@@ -1,0 +1,91 @@
+"""Is the training step bit-identical from run to run? The fault harness compares a recovered run with an
+uninterrupted one exactly (benchmarks/faultlib/mlflow_checks.py), which holds only if the same seed, config
+and batches give the same losses every time, also when the machine is busy (issue 13: one CI trial's run
+differed from step 2 on with no fault of its own to explain it).
+
+    PYTHONPATH=. .venv/bin/python benchmarks/step_determinism.py                 # 40 repetitions
+    PYTHONPATH=. .venv/bin/python benchmarks/step_determinism.py --reps 10 model.dim=8 penalty=wgan_gp
+
+Each repetition builds the models afresh from the seed (as `wavegan train` does) and trains `--steps`
+iterations on the same fixed batches in this process; every metric of every step is compared with the
+first repetition's, exactly. Run it beside other work to test it under load. Prints the first difference
+of each repetition that differs; JSON last (and benchmarks/results/step_determinism.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common import report  # noqa: E402
+from faultlib.training_faults import CONFIG  # noqa: E402  (the fault harness's training config)
+
+
+def main() -> dict:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--reps", type=int, default=40)
+    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument(
+        "--out", type=Path, default=Path(__file__).parent / "results" / "step_determinism.json"
+    )
+    parser.add_argument("overrides", nargs="*", help="config overrides after the fault harness's")
+    args = parser.parse_args()
+
+    import numpy as np
+
+    # isort: off
+    import wavegan  # noqa: F401  (loads deeplake before tensorflow)
+    import tensorflow as tf
+
+    # isort: on
+
+    from wavegan.cli.app import compose
+    from wavegan.training.run import build_for_training
+    from wavegan.training.trainer import GANTrainer
+
+    keep = [c for c in CONFIG if not c.startswith(("tracking.", "eval.", "trainer.progress"))]
+    cfg = compose([*keep, *args.overrides])
+    batches = None
+    first: list[dict[str, float]] = []
+    differing = []
+    for rep in range(args.reps):
+        generator, discriminator, loss, penalty = build_for_training(cfg)
+        if batches is None:
+            shape = (args.steps, int(cfg.trainer.n_critic), int(cfg.trainer.batch_size))
+            batches = np.random.default_rng(0).uniform(-0.5, 0.5, (*shape, *discriminator.input_shape[1:]))
+            batches = batches.astype(np.float32)
+        trainer = GANTrainer(cfg, generator, discriminator, loss, int(cfg.seed), penalty)
+        history = [
+            {k: float(v) for k, v in trainer.iteration(tf.constant(batches[s])).items()}
+            for s in range(args.steps)
+        ]
+        if not first:
+            first = history
+            continue
+        for step, (mine, theirs) in enumerate(zip(history, first, strict=True), start=1):
+            diff = {k: (theirs[k], v) for k, v in mine.items() if theirs[k] != v}
+            if diff:
+                differing.append({"rep": rep, "step": step, "metrics": sorted(diff)})
+                print(f"repetition {rep}: step {step} differs: {diff}", flush=True)
+                break
+    return report(
+        {
+            "repetitions": args.reps,
+            "steps": args.steps,
+            "differing": len(differing),
+            "first_differences": differing[:10],
+            "overrides": [*keep, *args.overrides],
+            "loadavg": os.getloadavg(),
+        },
+        args.out,
+    )
+
+
+if __name__ == "__main__":
+    result = main()
+    sys.exit(1 if result["differing"] else 0)
