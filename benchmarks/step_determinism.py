@@ -7,9 +7,10 @@ differed from step 2 on with no fault of its own to explain it).
     PYTHONPATH=. .venv/bin/python benchmarks/step_determinism.py --reps 10 model.dim=8 penalty=wgan_gp
 
 Each repetition builds the models afresh from the seed (as `wavegan train` does) and trains `--steps`
-iterations on the same fixed batches in this process; every metric of every step is compared with the
-first repetition's, exactly. Run it beside other work to test it under load. Prints the first difference
-of each repetition that differs; JSON last (and benchmarks/results/step_determinism.json).
+iterations in this process on the same clips, taken through the training data pipeline (tf.data, prefetching
+beside the step, as a run does) or as fixed tensors (`--fixed-batches`); every metric of every step is
+compared with the first repetition's, exactly. Run it beside other work to test it under load. Prints the
+first difference of each repetition that differs; JSON last (and benchmarks/results/step_determinism.json).
 """
 
 from __future__ import annotations
@@ -33,6 +34,11 @@ def main() -> dict:
     parser.add_argument(
         "--out", type=Path, default=Path(__file__).parent / "results" / "step_determinism.json"
     )
+    parser.add_argument(
+        "--fixed-batches",
+        action="store_true",
+        help="feed the same tensors each step instead of the training data pipeline (tf.data, prefetching)",
+    )
     parser.add_argument("overrides", nargs="*", help="config overrides after the fault harness's")
     args = parser.parse_args()
 
@@ -45,24 +51,28 @@ def main() -> dict:
     # isort: on
 
     from wavegan.cli.app import compose
+    from wavegan.data.pipeline import make_dataset
     from wavegan.training.run import build_for_training
     from wavegan.training.trainer import GANTrainer
 
     keep = [c for c in CONFIG if not c.startswith(("tracking.", "eval.", "trainer.progress"))]
     cfg = compose([*keep, *args.overrides])
-    batches = None
+    features = None
     first: list[dict[str, float]] = []
     differing = []
     for rep in range(args.reps):
         generator, discriminator, loss, penalty = build_for_training(cfg)
-        if batches is None:
-            shape = (args.steps, int(cfg.trainer.n_critic), int(cfg.trainer.batch_size))
-            batches = np.random.default_rng(0).uniform(-0.5, 0.5, (*shape, *discriminator.input_shape[1:]))
-            batches = batches.astype(np.float32)
+        batch, n_critic = int(cfg.trainer.batch_size), int(cfg.trainer.n_critic)
+        if features is None:  # random "clips", the same in every repetition
+            shape = (args.steps * n_critic * batch, *discriminator.input_shape[1:])
+            features = np.random.default_rng(0).uniform(-0.5, 0.5, shape).astype(np.float32)
+        if args.fixed_batches:
+            batches = iter(tf.constant(features.reshape(args.steps, n_critic, batch, *shape[1:])))
+        else:  # as a run takes them (wavegan/training/run.py): a prefetching tf.data stream
+            batches = iter(make_dataset(features, batch, int(cfg.seed)).batch(n_critic, drop_remainder=True))
         trainer = GANTrainer(cfg, generator, discriminator, loss, int(cfg.seed), penalty)
         history = [
-            {k: float(v) for k, v in trainer.iteration(tf.constant(batches[s])).items()}
-            for s in range(args.steps)
+            {k: float(v) for k, v in trainer.iteration(next(batches)).items()} for _ in range(args.steps)
         ]
         if not first:
             first = history
@@ -79,6 +89,7 @@ def main() -> dict:
             "steps": args.steps,
             "differing": len(differing),
             "first_differences": differing[:10],
+            "batches": "fixed tensors" if args.fixed_batches else "the training data pipeline",
             "overrides": [*keep, *args.overrides],
             "loadavg": os.getloadavg(),
         },

@@ -86,7 +86,7 @@ def test_kill_9_of_sweep_workers_ends_with_exactly_n_trials_and_one_parent_run(s
     reason="open (issue 13), seen once, in CI at 3 trials (load ~6): after the server was stopped 6.8 s into "
     "start-up and came back at once, the run completed in one process but its training itself differed from "
     "the uninterrupted run's from step 2 on (train/ losses and gradient norms, then eval/, previews); step 1 "
-    "equal. Not reproduced since: the same trial forced at 6.8 s, the row's 20 benchmark trials, and 40 "
+    "equal. Not reproduced since: the same trial forced at 6.8 s, the row's 20 benchmark trials, and 80 "
     "in-process repetitions of the same steps under load were all bit-identical; cause unknown",
 )
 def test_a_tracking_server_lost_mid_run_loses_nothing_and_the_run_finishes(reference, servers, root):
