@@ -9,6 +9,7 @@ from omegaconf import OmegaConf
 from wavegan.cli.app import compose
 from wavegan.errors import ConfigError
 from wavegan.models import PhaseShuffle, build_models, phase_shuffle, sample_latent
+from wavegan.models.layers import leaky_relu
 
 
 def model_cfg(name: str, **overrides: object) -> OmegaConf:
@@ -219,6 +220,28 @@ def test_phase_shuffle_has_gradient() -> None:
         tape.watch(x)
         y = tf.reduce_sum(PhaseShuffle(2, seed=1)(x, training=True))
     assert np.all(np.isfinite(tape.gradient(y, x).numpy()))
+
+
+@pytest.mark.parametrize("slope", [0.0, 0.2])
+def test_leaky_relu_values_and_derivatives_match_tensorflows(slope: float) -> None:
+    """D's LeakyReLU (no dead second-order path): values, gradients and a gradient penalty's gradient (a
+    second derivative through a weight) as tf.nn.leaky_relu's, bit for bit."""
+    x = tf.constant([[-2.0, -0.5, 0.0, 0.5, 3.0]])
+    w = tf.Variable([[1.5, -1.0, 2.0, -0.5, 0.25]])
+
+    def penalty_and_grads(activation):
+        with tf.GradientTape() as outer:
+            with tf.GradientTape() as inner:
+                inner.watch(x)
+                y = tf.reduce_sum(activation(w * x) * w)
+            dx = inner.gradient(y, x)
+            penalty = tf.reduce_sum(tf.square(dx)) + y
+        return [t.numpy() for t in (y, dx, outer.gradient(penalty, w))]
+
+    ours = penalty_and_grads(lambda v: leaky_relu(v, slope))
+    theirs = penalty_and_grads(lambda v: tf.nn.leaky_relu(v, alpha=slope))
+    for a, b in zip(ours, theirs, strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 # ------------------------------------------------------------------------------------------- latent

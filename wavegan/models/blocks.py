@@ -11,6 +11,7 @@ from typing import Any
 
 import keras
 
+from wavegan.models.layers import LeakyReLU
 from wavegan.models.normalization import d_feature_norm, d_layer, g_feature_norm
 
 
@@ -38,7 +39,7 @@ def discriminator_conv_block(x: Any, conv: keras.layers.Layer, norm: str, index:
     x = d_layer(conv, norm)(x)
     if index > 0:  # the references never normalise D's input layer (WaveGAN, DCGAN)
         x = d_feature_norm(x, norm, conv.name)
-    return keras.layers.LeakyReLU(negative_slope=slope, name=f"{conv.name}_lrelu")(x)
+    return LeakyReLU(negative_slope=slope, name=f"{conv.name}_lrelu")(x)
 
 
 def discriminator_logits(x: Any, norm: str) -> Any:

@@ -261,7 +261,9 @@ class Conv2DTranspose(_TransposeMixin, keras.layers.Conv2DTranspose):
 
 def use_reference_ops(model: keras.Model, reference: bool = True) -> None:
     """Make every convolution of `model` (spectrally normalised ones included) compute with Keras's own
-    ops (`reference=True`) or the stride-1 forms above; takes effect in functions traced afterwards."""
+    ops (`reference=True`) or the stride-1 forms above, and likewise every other layer with a `reference`
+    switch (D's LeakyReLU, models/layers.py); takes effect in functions traced afterwards."""
     for layer in model._flatten_layers(include_self=False):
-        if isinstance(layer, (Conv1D, Conv2D, Conv1DTranspose, Conv2DTranspose)):
+        convolution = isinstance(layer, (Conv1D, Conv2D, Conv1DTranspose, Conv2DTranspose))
+        if convolution or hasattr(layer, "reference"):
             layer.reference = reference

@@ -87,6 +87,52 @@ class PhaseShuffle(keras.layers.Layer):
 
 
 # ---------------------------------------------------------------------------------------------------
+# LeakyReLU for D: the same values and gradients, no dead second-order path
+# ---------------------------------------------------------------------------------------------------
+
+
+def leaky_relu(x: tf.Tensor, slope: float) -> tf.Tensor:
+    """tf.nn.leaky_relu(x, slope) (slope >= 0) whose gradient reads the activation through a stop_gradient.
+
+    The same values and gradients, two differences in the graph:
+
+    - LeakyReLU's derivative is piecewise constant, so the gradient of its gradient with respect to x is 0
+      (TensorFlow's LeakyReluGrad gradient returns zeros_like(x)). Those zeros are real tensors, though: in
+      the gradient penalty's outer backward pass they flowed back through the whole forward pass of D at
+      the interpolates (per layer a conv input and weight gradient of zeros) and added nothing. Read
+      through stop_gradient, that path is absent instead of zero.
+    - The gradient reads the output y, not the input x: y > 0 exactly where x > 0 for any slope >= 0, which
+      is all LeakyReluGrad looks at. Reading x (the conv's BiasAdd) tripped a Grappler remapper bug in D's
+      step ("Mutation::Apply error: fanout ...LeakyReluGrad exist for missing node ...BiasAdd"), which then
+      skipped the remapper for the whole step.
+    """
+
+    @tf.custom_gradient
+    def forward(x: tf.Tensor) -> Any:
+        y = tf.nn.leaky_relu(x, alpha=slope)
+
+        def grad(dy: tf.Tensor) -> tf.Tensor:
+            return tf.raw_ops.LeakyReluGrad(gradients=dy, features=tf.stop_gradient(y), alpha=slope)
+
+        return y, grad
+
+    return forward(x)
+
+
+@keras.saving.register_keras_serializable(package="wavegan")
+class LeakyReLU(keras.layers.LeakyReLU):
+    """keras.layers.LeakyReLU computed by `leaky_relu` (same values and gradients) on TensorFlow; Keras's
+    own op when `reference` is set (convolutions.use_reference_ops, for the step-equivalence test)."""
+
+    reference = False
+
+    def call(self, inputs: Any) -> Any:
+        if self.reference or keras.backend.backend() != "tensorflow":
+            return super().call(inputs)
+        return leaky_relu(inputs, self.negative_slope)
+
+
+# ---------------------------------------------------------------------------------------------------
 # Up-sampling convolutions (the reference's `upsample` option)
 # ---------------------------------------------------------------------------------------------------
 
