@@ -81,13 +81,32 @@ def test_wavegan_paper_parameter_counts() -> None:
     assert abs(d.count_params() - 17.43e6) / 17.43e6 < 1e-3
 
 
-def test_wavegan_nn_and_zeros_upsampling() -> None:
+def test_wavegan_zeros_nn_and_linear_upsampling() -> None:
     counts = {}
-    for upsample in ("zeros", "nn"):
+    for upsample in ("zeros", "nn", "linear"):
         g, d = build_models(model_cfg("wavegan", dim=4, upsample=upsample), (1024, 1))
         check_pair(g, d, (1024, 1))
         counts[upsample] = g.count_params()
-    assert counts["zeros"] == counts["nn"]  # same kernels, only the up-sampling differs
+    assert counts["zeros"] == counts["nn"] == counts["linear"]  # same kernels, only the up-sampling differs
+
+
+@pytest.mark.parametrize("dims", [1, 2])
+def test_linear_upsampling_interpolates_between_samples(dims: int) -> None:
+    """Linear (bilinear in 2-D) interpolation by 4: a ramp stays a ramp at 4x the rate inside (Keras's
+    half-pixel centres: output j sits at input (j + 0.5) / 4 - 0.5), edges held; nearest neighbour would
+    give a staircase."""
+    from wavegan.models.layers import linear_upsampling
+
+    ramp = np.arange(8, dtype=np.float32)
+    x = ramp.reshape((1, 8, 1)) if dims == 1 else np.tile(ramp.reshape((1, 8, 1, 1)), (1, 1, 8, 1))
+    inputs = keras.Input(x.shape[1:])
+    y = keras.Model(inputs, linear_upsampling(dims, inputs, 4, "up"))(x).numpy()
+    line = y[0, :, 0] if dims == 1 else y[0, :, 5, 0]
+    assert line.shape == (32,)
+    expected = np.clip((np.arange(32) + 0.5) / 4 - 0.5, 0, 7)
+    np.testing.assert_allclose(line, expected, atol=1e-6)
+    if dims == 2:  # a ramp along the rows is constant along the columns
+        np.testing.assert_allclose(y[0, 9, :, 0], y[0, 9, 0, 0], atol=1e-6)
 
 
 def test_wavegan_post_processing_filter_adds_512_weights() -> None:
@@ -124,7 +143,7 @@ def test_bad_model_values() -> None:
     with pytest.raises(ConfigError, match=r"model\.name"):
         build_models({"name": "nope"}, (1024, 1))
     with pytest.raises(ConfigError, match=r"model\.upsample"):
-        build_models({"name": "wavegan", "upsample": "linear"}, (1024, 1))
+        build_models({"name": "wavegan", "upsample": "cubic"}, (1024, 1))
     with pytest.raises(ConfigError, match=r"model\.dim"):
         build_models(model_cfg("wavegan", dim=0), (1024, 1))
     with pytest.raises(ConfigError, match=r"model\.phase_shuffle"):
@@ -147,6 +166,9 @@ def test_dcgan_shapes_and_range() -> None:
 def test_dcgan_other_sizes_and_options() -> None:
     g, d = build_models(model_cfg("dcgan", dim=4, upsample="nn", d_norm="batch"), (32, 32, 1))
     check_pair(g, d, (32, 32, 1))
+    g_linear, _ = build_models(model_cfg("dcgan", dim=4, upsample="linear"), (32, 32, 1))
+    check_pair(g_linear, d, (32, 32, 1))
+    assert g_linear.count_params() == g.count_params()
     # 32 = 4 * 2^3: three stride-2 layers each.
     assert len([layer for layer in d.layers if isinstance(layer, keras.layers.Conv2D)]) == 3
 

@@ -152,6 +152,7 @@ class SpecGANPreprocessing(StftPreprocessing):
 class Upsample(StrEnum):
     zeros = "zeros"  # transposed convolution (the reference's default)
     nn = "nn"  # nearest-neighbour repeat, then convolution (Odena et al. 2016)
+    linear = "linear"  # linear interpolation, then convolution (this project's: weaker spectral images)
 
 
 class GInit(StrEnum):

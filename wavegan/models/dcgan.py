@@ -23,7 +23,7 @@ neither network by default.
 Other square power-of-two shapes work too: side = 4 * 2^L gives L stride-2 layers, G reshaping to
 [4, 4, 2^(L-1) d] and D mirroring it with widths d, ..., 2^(L-1) d (L = 5 at 128x128 is the paper model).
 `model.upsample` picks `zeros` (transposed convolution, default) or `nn` (nearest-neighbour resize then
-convolution), the reference's two main options.
+convolution), the reference's two main options, or `linear` (bilinear resize then convolution).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ Paper size, slice_len 16384 (d = `model.dim` = 64):
        (one shift per batch and layer, as the reference; see layers.py)
        -> flatten [16 * 16d] -> dense 1 (a linear logit).
 
-    Parameters at d = 64 (with biases, zeros or nn up-sampling alike): G 19,065,345; D 17,427,969.
+    Parameters at d = 64 (with biases, zeros, nn or linear up-sampling alike): G 19,065,345; D 17,427,969.
 
 Longer slices follow the reference's v2 layout (dim_mul starts at 32 instead of 16):
 
