@@ -47,5 +47,8 @@ class Previewer:
         audio = generate_waveforms(self.generator, self.representation, self.z)
         figure = spectrogram_grid(audio, self.sample_rate, [f"z{i}" for i in range(len(audio))])
         if step is not None:
-            mlflow.log_image(_as_image(figure), key=self.image_key, step=step)
+            # Synchronous: MLflow queues a stepped image in a background thread by default, where a full disk
+            # or a lost server is an ERROR line and a dropped image instead of the run's one message
+            # (tracking.disk_full_reported and the lost-server handler see only errors raised here).
+            mlflow.log_image(_as_image(figure), key=self.image_key, step=step, synchronous=True)
         tracking.log_audio_set(audio, self.sample_rate, artifact_dir, figure, title)
