@@ -227,6 +227,7 @@ def test_quality_trajectory_figures():
     assert out["stability/first_quality"] == 900 and out["stability/final_quality"] == 260
     assert out["stability/best_quality"] == 200 and out["stability/best_step"] == 400
     assert out["stability/final_over_best"] == pytest.approx(1.3)
+    assert out["stability/final_over_first"] == pytest.approx(260 / 900)  # learned: below a third
     assert out["stability/worsening_fraction"] == pytest.approx(2 / 4)
     assert out["stability/setback"] == pytest.approx(1.5)  # 450 after a best-so-far of 300
     assert out["stability/reach_factor"] == pytest.approx(30 / 200)
@@ -245,6 +246,12 @@ def test_trajectory_figures_need_min_evals():
     assert two["stability/score"] == pytest.approx(30 / 450)
     one = run_stability(fd_history([300]), "completed", None, 100)
     assert one["stability/score"] == pytest.approx(0.1) and one["stability/final_over_best"] == 1
+    assert two["stability/final_over_first"] == pytest.approx(1.5)
+    assert math.isnan(one["stability/final_over_first"])  # one evaluation cannot show learning
+    inception = run_stability(
+        {"eval/inception_score": series([2.0, 8.0], [1, 2])}, "completed", None, 2, "eval/inception_score"
+    )
+    assert inception["stability/final_over_first"] == pytest.approx(0.25)  # oriented: IS rose fourfold
     cov = run_stability({"eval/class_coverage": series([0.9, 0.1], [1, 2])}, "completed", None, 2)
     assert cov["stability/coverage_final"] == pytest.approx(0.1) and math.isnan(cov["stability/collapse"])
 

@@ -22,7 +22,17 @@ DISTS = {
 }
 
 
-def add(study, params, seed_values, state=None, reference=None, planned=None, seconds=None, quality=QUALITY):
+def add(
+    study,
+    params,
+    seed_values,
+    state=None,
+    reference=None,
+    planned=None,
+    seconds=None,
+    quality=QUALITY,
+    learning=None,
+):
     """A trial as wavegan.study.runner records it: per-seed values (None = diverged) and divergence
     counts; with `reference` each seed's real-data reference, with `planned` > len(seed_values) a
     truncated trial."""
@@ -48,6 +58,8 @@ def add(study, params, seed_values, state=None, reference=None, planned=None, se
             "seeds_run": len(seed_values),
             "truncated": "divergence" if planned > len(seed_values) else "",
         }
+    if learning is not None:
+        attrs["seed_learning"] = list(learning)
     if seconds is not None:
         attrs |= {"seconds": seconds * len(seed_values), "seed_seconds": [seconds] * len(seed_values)}
     study.add_trial(
@@ -285,6 +297,50 @@ def test_reference_line_is_drawn_and_tabled(tmp_path):
     assert "Wall-clock per seed run: median 12.0 s" in report.text
     runs = pd.read_csv(tmp_path / "runs.csv")
     assert runs["reference"].tolist() == [27.0] * 6
+
+
+def test_learning_bar_is_counted_per_setting(tmp_path):
+    """final/first per seed (stability/final_over_first): a run learned at or below a third."""
+    study = optuna.create_study(study_name="learn")
+    study.set_metric_names([FD])
+    study.set_user_attr("sweep", {"seeds": [0, 1, 2, 3], "sampler": {"name": "grid"}})
+    add(
+        study,
+        {"loss": "bce"},
+        [900.0, 800.0, 700.0, 600.0],
+        quality=FD,
+        reference=27.0,
+        learning=[0.2, 0.3, 0.5, None],
+    )
+    add(
+        study,
+        {"loss": "wgan_gp"},
+        [500.0, 400.0, 450.0, 420.0],
+        quality=FD,
+        reference=27.0,
+        learning=[0.1, 0.2, 1 / 3, 0.25],
+    )
+    report = build_report(study, tmp_path)
+    settings = pd.read_csv(tmp_path / "settings.csv").set_index("setting")
+    assert (
+        settings.loc["loss=bce", "learning_runs"] == 3 and settings.loc["loss=bce", "learned_rate"] == 2 / 3
+    )
+    assert settings.loc["loss=wgan_gp", "learned_rate"] == 1.0  # exactly a third counts
+    assert settings.loc["loss=bce", "final_over_first"] == pytest.approx(0.3)
+    assert (
+        "Learning bar (the last evaluation's quality at most a third of the first's): 6 of 7 seed runs "
+        in (report.text)
+    )
+    assert (
+        "loss=bce 2/3 [21%, 94%]" in report.text and "most runs trained long enough to learn" in report.text
+    )
+    assert pd.read_csv(tmp_path / "runs.csv")["final_over_first"].isna().sum() == 1
+    barely = optuna.create_study(study_name="barely")
+    barely.set_metric_names([FD])
+    barely.set_user_attr("sweep", {"seeds": [0, 1], "sampler": {"name": "grid"}})
+    for loss in ("bce", "wgan_gp"):
+        add(barely, {"loss": loss}, [900.0, 800.0], quality=FD, reference=27.0, learning=[0.9, 0.5])
+    assert "0 of 4 seed runs met it; most runs did not" in build_report(barely, tmp_path / "b").text
 
 
 def test_different_ceilings_are_shown_per_setting(tmp_path):

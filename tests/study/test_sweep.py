@@ -302,6 +302,7 @@ def test_truncated_seeds_references_and_seconds_are_recorded(tmp_path, monkeypat
         seed, diverges = int(cfg.seed), float(cfg.optimizer.lr) > 1
         outcome = "diverged" if diverges and seed < 2 else "completed"
         metrics = {"eval/frechet_distance": 900.0 + seed, "eval/reference/frechet_distance": 25.0}
+        metrics["stability/final_over_first"] = 0.25 + 0.1 * seed
         return TrainResult(outcome, f"run-{seed}", 3, 1 if outcome == "diverged" else None, metrics)
 
     monkeypatch.setattr(wavegan.training.run, "train", train)
@@ -325,6 +326,7 @@ def test_truncated_seeds_references_and_seconds_are_recorded(tmp_path, monkeypat
         "",
     )
     assert ok.user_attrs["seed_references"] == {name: [25.0, 25.0, 25.0]}
+    assert ok.user_attrs["seed_learning"] == pytest.approx([0.25, 0.35, 0.45])
     assert len(ok.user_attrs["seed_seconds"]) == 3 and ok.user_attrs["seconds"] > 0
     # Seeds 0 and 1 diverge: the median of three is then infinite whatever seed 2 does, so it never runs.
     assert cut.user_attrs["outcome"] == "diverged" and cut.user_attrs["seed_outcomes"] == ["diverged"] * 2

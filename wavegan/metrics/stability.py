@@ -20,6 +20,8 @@ Raw figures (all under `stability/`)
     first_quality, final_quality, best_quality, best_step, reference_quality
     final_over_best           final / best, oriented so that >= 1 (best / final for a higher-is-better
                               figure): 1 = the run ended at its best (still improving or on a plateau)
+    final_over_first          final / first, oriented as above: whether the run learned at all (the
+                              measurement bar for a run long enough to learn is <= 1/3: FD fell to a third)
     worsening_fraction        share of consecutive evaluations in which quality got worse (any amount):
                               ~0 steady improvement, ~0.5 a noisy plateau or an oscillation
     setback                   the largest factor by which the run was ever worse than its best so far,
@@ -196,6 +198,7 @@ def _quality_figures(
         "stability/best_step": _NAN,
         "stability/reference_quality": _NAN,
         "stability/final_over_best": _NAN,
+        "stability/final_over_first": _NAN,
         "stability/worsening_fraction": _NAN,
         "stability/setback": _NAN,
     }
@@ -218,6 +221,8 @@ def _quality_figures(
             "stability/final_over_best": float(bad[-1] / bad[i_best]),
         }
     )
+    if n >= 2:  # one evaluation cannot show learning
+        out["stability/final_over_first"] = float(bad[-1] / bad[0])
     if n >= min_evals:
         out["stability/worsening_fraction"] = float(np.mean(np.diff(bad) > 0))
         out["stability/setback"] = float(np.max(bad / running_best))

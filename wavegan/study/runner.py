@@ -70,6 +70,13 @@ class SeedResult:
     # Per objective: the run's real-data reference for its metric (eval/reference/<name>), if logged.
     references: dict[str, float | None] = field(default_factory=dict)
     collapse: float | None = None  # stability/collapse (1: coverage fell to half its best), if evaluated
+    # The quality at the run's last evaluation over its first, oriented so that lower is better (for FD:
+    # final FD / first FD): whether the run learned at all. The measurement issue's bar is <= 1/3.
+    learning: float | None = None
+
+
+def _finite(value: float | None) -> float | None:
+    return float(value) if value is not None and math.isfinite(value) else None
 
 
 class TrialRunner:
@@ -217,10 +224,16 @@ class TrialRunner:
                     )
                 values[objective.name] = value
         seconds = time.perf_counter() - started
-        collapse = result.metrics.get("stability/collapse")
-        collapse = float(collapse) if collapse is not None and math.isfinite(collapse) else None
+        collapse = _finite(result.metrics.get("stability/collapse"))
         return SeedResult(
-            result.outcome, result.run_id, values, result.diverged_step, seconds, references, collapse
+            result.outcome,
+            result.run_id,
+            values,
+            result.diverged_step,
+            seconds,
+            references,
+            collapse,
+            _finite(result.metrics.get("stability/final_over_first")),
         )
 
     def _decided(self, seeds: list[SeedResult], remaining: int) -> bool:
@@ -288,6 +301,8 @@ class TrialRunner:
             "seed_seconds": [round(s.seconds, 3) for s in seeds],
             # stability/collapse per seed (None where the run had too few evaluations): collapse rates.
             "seed_collapses": [s.collapse for s in seeds],
+            # final / first evaluation's quality per seed (None: fewer than two evaluations): learning rates.
+            "seed_learning": [s.learning for s in seeds],
             # The real-data reference of each objective's metric per seed (the reachable ceiling).
             "seed_references": {
                 o.name: [s.references.get(o.name) for s in seeds]

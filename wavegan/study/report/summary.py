@@ -24,6 +24,8 @@ from wavegan.study.report.importances import objective_importances, stability_im
 from wavegan.study.report.plots import references_agree
 from wavegan.study.report.tables import objective_names, primary_parameters, quality_minimized
 
+LEARNING_BAR_TEXT = "quality at most a third"
+
 # Below this many values a median's bootstrap interval covers less than 95 % (see the caution it prints).
 SMALL_N = 6
 
@@ -142,13 +144,13 @@ def _reference_section(rows: pd.DataFrame, quality: str, lower: bool, metrics: d
             lines.append(
                 f"Setting medians are {ratios.min():.3g}x-{ratios.max():.3g}x their reference"
                 + (
-                    ": far from the ceiling, so these runs learned little and differences between "
-                    "settings at this budget may not hold for longer training."
+                    ": far from the ceiling, so differences between settings at this budget may not hold "
+                    "for longer training."
                     if lower and ratios.min() > 10
                     else "."
                 )
             )
-    return lines
+    return lines + _learning_lines(rows, metrics)
 
 
 def _comparison_section(
@@ -290,7 +292,9 @@ def _settings_table(settings: pd.DataFrame, quality: str | None) -> list[str]:
         "",
         f"## Per setting ({quality or 'objective'}: median over seed runs that did not diverge, 95 % "
         "bootstrap interval; divergence rate over seed runs, Wilson 95 % interval; x ref = median / "
-        "real-data reference; s/run = median wall-clock seconds per seed run)",
+        "real-data reference; final/first = median over seed runs of the last evaluation's quality over the "
+        "first's; learned = runs at or below a third of it, Wilson 95 %; s/run = median wall-clock seconds "
+        "per seed run)",
         "",
     ]
     table = settings.assign(
@@ -304,6 +308,8 @@ def _settings_table(settings: pd.DataFrame, quality: str | None) -> list[str]:
                 for a, b in zip(settings["median_ci_low"], settings["median_ci_high"], strict=True)
             ],
             "x ref": settings["x_reference"],
+            "final/first": settings.get("final_over_first", pd.Series(float("nan"), index=settings.index)),
+            "learned": [_learned_text(row) for _, row in settings.iterrows()],
             "s/run": settings["seconds_per_run"],
             "truncated": settings["truncated_trials"],
             "n quality": settings["quality_runs"],
@@ -324,10 +330,43 @@ def _settings_table(settings: pd.DataFrame, quality: str | None) -> list[str]:
         "iqr",
         "reference",
         "x ref",
+        "final/first",
+        "learned",
         "s/run",
     ]
     lines.append(_markdown(table, cols))
     return lines
+
+
+def _learned_text(row: pd.Series) -> str:
+    """A setting's runs that met the learning bar, "k/n [low, high]" (empty without two evaluations)."""
+    n = int(row.get("learning_runs", 0) or 0)
+    if not n:
+        return ""
+    k = round(row["learned_rate"] * n)
+    return f"{k}/{n} {pct_interval(row['learned_ci_low'], row['learned_ci_high'])}"
+
+
+def _learning_lines(rows: pd.DataFrame, metrics: dict[str, float]) -> list[str]:
+    """Did the compared settings' runs learn? The bar: final quality at most a third of the first."""
+    if "learning_runs" not in rows or not rows["learning_runs"].sum():
+        return []
+    n = int(rows["learning_runs"].sum())
+    k = int(round((rows["learned_rate"].fillna(0) * rows["learning_runs"]).sum()))
+    metrics["runs/learned_rate"] = k / n
+    per_setting = "; ".join(
+        f"{r['setting']} {_learned_text(r)}" for _, r in rows.iterrows() if r["learning_runs"]
+    )
+    verdict = (
+        "most runs trained long enough to learn, so the settings are compared on runs that learned"
+        if k / n >= 0.5
+        else "most runs did not: the comparison is between runs that barely trained, and its differences "
+        "may not hold for longer training"
+    )
+    return [
+        f"Learning bar (the last evaluation's {LEARNING_BAR_TEXT} of the first's): {k} of {n} seed runs "
+        f"met it; {verdict}. Per setting: {per_setting}."
+    ]
 
 
 def _rate(settings: pd.DataFrame, parameter: str, setting: str) -> str:
