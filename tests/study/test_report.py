@@ -304,22 +304,11 @@ def test_learning_bar_is_counted_per_setting(tmp_path):
     study = optuna.create_study(study_name="learn")
     study.set_metric_names([FD])
     study.set_user_attr("sweep", {"seeds": [0, 1, 2, 3], "sampler": {"name": "grid"}})
-    add(
-        study,
-        {"loss": "bce"},
-        [900.0, 800.0, 700.0, 600.0],
-        quality=FD,
-        reference=27.0,
-        learning=[0.2, 0.3, 0.5, None],
-    )
-    add(
-        study,
-        {"loss": "wgan_gp"},
-        [500.0, 400.0, 450.0, 420.0],
-        quality=FD,
-        reference=27.0,
-        learning=[0.1, 0.2, 1 / 3, 0.25],
-    )
+    for loss, values, learning in (
+        ("bce", [900.0, 800.0, 700.0, 600.0], [0.2, 0.3, 0.5, None]),
+        ("wgan_gp", [500.0, 400.0, 450.0, 420.0], [0.1, 0.2, 1 / 3, 0.25]),
+    ):
+        add(study, {"loss": loss}, values, quality=FD, reference=27.0, learning=learning)
     report = build_report(study, tmp_path)
     settings = pd.read_csv(tmp_path / "settings.csv").set_index("setting")
     assert (

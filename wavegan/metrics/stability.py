@@ -102,8 +102,14 @@ import numpy as np
 
 from wavegan.metrics.quality import lower_is_better
 
+# A run learned when final_over_first is at most this: its last evaluation's quality is at most a third of
+# the first one's (FD fell to a third), the bar the default runs are held to
+# (benchmarks/default_runs_learn.py).
+LEARNING_BAR = 1 / 3
+
 __all__ = [
     "COLLAPSE_DROP",
+    "LEARNING_BAR",
     "MIN_EVALS",
     "History",
     "reference_key",

@@ -24,8 +24,6 @@ from wavegan.study.report.importances import objective_importances, stability_im
 from wavegan.study.report.plots import references_agree
 from wavegan.study.report.tables import objective_names, primary_parameters, quality_minimized
 
-LEARNING_BAR_TEXT = "quality at most a third"
-
 # Below this many values a median's bootstrap interval covers less than 95 % (see the caution it prints).
 SMALL_N = 6
 
@@ -308,7 +306,7 @@ def _settings_table(settings: pd.DataFrame, quality: str | None) -> list[str]:
                 for a, b in zip(settings["median_ci_low"], settings["median_ci_high"], strict=True)
             ],
             "x ref": settings["x_reference"],
-            "final/first": settings.get("final_over_first", pd.Series(float("nan"), index=settings.index)),
+            "final/first": settings["final_over_first"],
             "learned": [_learned_text(row) for _, row in settings.iterrows()],
             "s/run": settings["seconds_per_run"],
             "truncated": settings["truncated_trials"],
@@ -340,7 +338,7 @@ def _settings_table(settings: pd.DataFrame, quality: str | None) -> list[str]:
 
 def _learned_text(row: pd.Series) -> str:
     """A setting's runs that met the learning bar, "k/n [low, high]" (empty without two evaluations)."""
-    n = int(row.get("learning_runs", 0) or 0)
+    n = int(row["learning_runs"])
     if not n:
         return ""
     k = round(row["learned_rate"] * n)
@@ -349,9 +347,9 @@ def _learned_text(row: pd.Series) -> str:
 
 def _learning_lines(rows: pd.DataFrame, metrics: dict[str, float]) -> list[str]:
     """Did the compared settings' runs learn? The bar: final quality at most a third of the first."""
-    if "learning_runs" not in rows or not rows["learning_runs"].sum():
-        return []
     n = int(rows["learning_runs"].sum())
+    if not n:
+        return []
     k = int(round((rows["learned_rate"].fillna(0) * rows["learning_runs"]).sum()))
     metrics["runs/learned_rate"] = k / n
     per_setting = "; ".join(
@@ -364,7 +362,7 @@ def _learning_lines(rows: pd.DataFrame, metrics: dict[str, float]) -> list[str]:
         "may not hold for longer training"
     )
     return [
-        f"Learning bar (the last evaluation's {LEARNING_BAR_TEXT} of the first's): {k} of {n} seed runs "
+        f"Learning bar (the last evaluation's quality at most a third of the first's): {k} of {n} seed runs "
         f"met it; {verdict}. Per setting: {per_setting}."
     ]
 

@@ -13,10 +13,7 @@ from optuna.distributions import CategoricalDistribution, IntDistribution
 from optuna.trial import TrialState
 
 from wavegan.metrics.intervals import bootstrap_interval, wilson_interval
-
-# A run learned when its quality at the last evaluation is at most a third of the first one's (FD fell to a
-# third): the measurement bar the default runs are held to (benchmarks/default_runs_learn.py).
-LEARNING_BAR = 1 / 3
+from wavegan.metrics.stability import LEARNING_BAR
 
 
 def result_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
