@@ -109,6 +109,7 @@ def main(argv: list[str]) -> dict:
         "mixed_precision": bool(cfg.trainer.mixed_precision),
         "xla": bool(cfg.trainer.xla),
         "deterministic": bool(cfg.trainer.deterministic),
+        "intra_op_threads": int(cfg.trainer.intra_op_threads),
         "device": "GPU"
         if tf.config.list_physical_devices("GPU")
         else f"CPU ({platform.processor() or platform.machine()})",

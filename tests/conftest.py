@@ -5,7 +5,15 @@ from pathlib import Path
 
 import pytest
 
+# isort: off
 import wavegan  # noqa: F401  (import-order guard)
+import tensorflow as tf
+
+# isort: on
+
+# What every training run asks for (trainer.intra_op_threads, default 1): TensorFlow takes it once per
+# process, before its first op, and the in-process tests run many ops before their first training run.
+tf.config.threading.set_intra_op_parallelism_threads(1)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -76,6 +76,7 @@ RANGES: dict[str, tuple[Callable, str]] = {
     "trainer.preview_every": (_range(1, MAX_STEPS), "e.g. trainer.preview_every=100"),
     "trainer.checkpoint_every": (_range(1, MAX_STEPS), "e.g. trainer.checkpoint_every=100"),
     "trainer.num_previews": (_range(1, 64), "e.g. trainer.num_previews=8"),
+    "trainer.intra_op_threads": (_range(0, 1024), "e.g. trainer.intra_op_threads=1, or 0 for all cores"),
     "trainer.loss_bound": (POSITIVE, "e.g. trainer.loss_bound=1e6"),
     "trainer.g_ema": (FRACTION, "e.g. trainer.g_ema=0.999, or 0 for off"),
     "trainer.instance_noise": (NON_NEGATIVE, "e.g. trainer.instance_noise=0.1, or 0 for off"),

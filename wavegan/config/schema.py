@@ -303,6 +303,10 @@ class TrainerConfig:
     mixed_precision: bool = False  # float16 compute with loss scaling (GPUs with tensor cores)
     xla: bool = False  # jit-compile the train steps with XLA (slower on the CPU)
     deterministic: bool = True  # TF op determinism: same seed, config and machine give the same losses
+    # Threads one op may split its work over (TensorFlow's intra-op threads). 1: an op's result does not
+    # depend on how many cores the machine has or how busy they are (a reduction split over 2 threads
+    # rounds differently from 1); 0: TensorFlow's choice, all cores (faster for big models on many cores).
+    intra_op_threads: int = 1
     # |D's adversarial loss| (WGAN: the Wasserstein estimate), and |G loss| for bce/lsgan, beyond this
     # count as divergence; a WGAN/hinge critic's drifting offset does not (losses.py).
     loss_bound: float = 1.0e6

@@ -102,7 +102,12 @@ def build_for_training(cfg: DictConfig):
     from wavegan.training.trainer import configure_tensorflow
 
     validate_training_config(cfg)
-    configure_tensorflow(int(cfg.seed), bool(cfg.trainer.deterministic), bool(cfg.trainer.mixed_precision))
+    configure_tensorflow(
+        int(cfg.seed),
+        bool(cfg.trainer.deterministic),
+        bool(cfg.trainer.mixed_precision),
+        int(cfg.trainer.intra_op_threads),
+    )
     shape = build_representation(
         cfg.preprocessing, int(cfg.data.slice_len), int(cfg.data.sample_rate)
     ).feature_shape()

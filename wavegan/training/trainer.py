@@ -297,10 +297,32 @@ def checkpoint_manager(trainer: GANTrainer, directory: Path) -> tf.train.Checkpo
     return tf.train.CheckpointManager(trainer.checkpoint(), str(directory), max_to_keep=2)
 
 
-def configure_tensorflow(seed: int, deterministic: bool, mixed_precision: bool) -> None:
+def configure_tensorflow(
+    seed: int, deterministic: bool, mixed_precision: bool, intra_op_threads: int = 1
+) -> None:
     """Fresh Keras state and seeds for one job (Hydra multiruns run many jobs in one process)."""
     keras.backend.clear_session()
     keras.mixed_precision.set_global_policy("mixed_float16" if mixed_precision else "float32")
     keras.utils.set_random_seed(seed)
     if deterministic:
         tf.config.experimental.enable_op_determinism()
+    set_intra_op_threads(intra_op_threads)
+
+
+def set_intra_op_threads(threads: int) -> None:
+    """How many threads one op may split its work over (0: TensorFlow's choice, all cores).
+
+    Op determinism fixes each op's algorithm, not its thread split: a convolution's filter gradient, for
+    one, sums its partial results in a different order on 2 threads than on 1, so with all cores the bits
+    of a run depend on the machine's core count (measured: every train/ figure differs from step 1 between
+    1 and 2 cores). One thread per op makes them independent of it; ops still run side by side on the
+    other cores. TensorFlow takes the setting once per process, before its first op."""
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+    except RuntimeError:  # TensorFlow already ran an op in this process with another setting
+        log.warning(
+            "trainer.intra_op_threads=%d cannot apply: TensorFlow already runs in this process with %d "
+            "(0: all cores), set by an earlier run or op in it. It applies in a new process.",
+            threads,
+            tf.config.threading.get_intra_op_parallelism_threads(),
+        )
