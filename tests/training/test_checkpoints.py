@@ -114,6 +114,16 @@ def test_no_complete_checkpoint_is_an_error_not_a_fresh_start(tmp_path):
         restore_into_fresh(tmp_path)
 
 
+def test_a_save_killed_after_its_merge_leaves_no_staging_folder_after_the_resume(tmp_path):
+    """Killed after TensorFlow merged ckpt-4 into place, before it deleted ckpt-4_temp/: the resume uses the
+    complete ckpt-4 (never written again) and removes the folder (found by the fault harness)."""
+    trained(tmp_path)
+    (tmp_path / "ckpt-4_temp").mkdir()
+    (tmp_path / "ckpt-4_temp" / "part-00000-of-00001.index").write_bytes(b"merged already")
+    fresh, step = restore_into_fresh(tmp_path)
+    assert step == 4 and not list(tmp_path.glob("*_temp*"))
+
+
 def test_a_run_killed_during_its_first_checkpoint_starts_at_step_0(tmp_path):
     (tmp_path / "ckpt-2_temp").mkdir()
     (tmp_path / "ckpt-2_temp" / "part-00000-of-00001.data-00000-of-00001").write_bytes(b"half")

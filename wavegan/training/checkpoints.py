@@ -140,6 +140,7 @@ def restore_latest_complete(checkpoint: tf.train.Checkpoint, directory: Path) ->
 
     Raises CheckpointError when checkpoints were finished but none is readable now."""
     problems: list[str] = []
+    _remove_save_staging(directory)
     was_listed = listed_in_state(directory)
     found = candidates(directory)
     if found:
@@ -183,6 +184,15 @@ def restore_latest_complete(checkpoint: tf.train.Checkpoint, directory: Path) ->
         for path in directory.glob(f"{PREFIX}-*"):
             shutil.rmtree(path) if path.is_dir() else path.unlink()
     return None
+
+
+def _remove_save_staging(directory: Path) -> None:
+    """TensorFlow writes a checkpoint's shards into `ckpt-<step>_temp/` and merges them into place; a process
+    killed after the merge, before the folder was deleted, leaves it behind beside a complete checkpoint
+    that is never written again. No save of this run has begun yet, so any such folder is a dead one's."""
+    for path in directory.glob(f"{PREFIX}-*_temp*"):
+        log.info("removing %s, left by a checkpoint write that was cut short", path)
+        shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
 
 
 def _set_aside(directory: Path, step: int) -> Path:
