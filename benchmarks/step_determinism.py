@@ -9,15 +9,24 @@ differed from step 2 on with no fault of its own to explain it).
 Each repetition builds the models afresh from the seed (as `wavegan train` does) and trains `--steps`
 iterations in this process on the same clips, taken through the training data pipeline (tf.data, prefetching
 beside the step, as a run does) or as fixed tensors (`--fixed-batches`); every metric of every step is
-compared with the first repetition's, exactly. Run it beside other work to test it under load. Prints the
+compared with the first repetition's, exactly. Run it beside other work to test it under load, or with
+`--bursts` (bursts of Python start-ups at random moments, as an MLflow server restarting beside a run, the
+load under which runs were seen to differ) or `--pause S` (idling S seconds before each step). Prints the
 first difference of each repetition that differs; JSON last (and benchmarks/results/step_determinism.json).
+
+    PYTHONPATH=. .venv/bin/python benchmarks/step_determinism.py --reps 80 --bursts
+    PYTHONPATH=. .venv/bin/python benchmarks/step_determinism.py --reps 80 --bursts trainer.inter_op_threads=0
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import random
+import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -39,6 +48,18 @@ def main() -> dict:
         action="store_true",
         help="feed the same tensors each step instead of the training data pipeline (tf.data, prefetching)",
     )
+    parser.add_argument(
+        "--pause",
+        type=float,
+        default=0.0,
+        help="seconds of idling before every step after the first (a run waits so while MLflow retries)",
+    )
+    parser.add_argument(
+        "--bursts",
+        action="store_true",
+        help="beside the repetitions, bursts of 3 Python start-ups at random moments (as an MLflow server "
+        "restarting): the load under which the fault harness once saw a run differ",
+    )
     parser.add_argument("overrides", nargs="*", help="config overrides after the fault harness's")
     args = parser.parse_args()
 
@@ -55,6 +76,8 @@ def main() -> dict:
     from wavegan.training.run import build_for_training
     from wavegan.training.trainer import GANTrainer
 
+    if args.bursts:
+        threading.Thread(target=bursts, daemon=True).start()
     keep = [c for c in CONFIG if not c.startswith(("tracking.", "eval.", "trainer.progress"))]
     cfg = compose([*keep, *args.overrides])
     features = None
@@ -71,9 +94,11 @@ def main() -> dict:
         else:  # as a run takes them (wavegan/training/run.py): a prefetching tf.data stream
             batches = iter(make_dataset(features, batch, int(cfg.seed)).batch(n_critic, drop_remainder=True))
         trainer = GANTrainer(cfg, generator, discriminator, loss, int(cfg.seed), penalty)
-        history = [
-            {k: float(v) for k, v in trainer.iteration(next(batches)).items()} for _ in range(args.steps)
-        ]
+        history = []
+        for step in range(args.steps):
+            if step and args.pause:
+                time.sleep(args.pause)
+            history.append({k: float(v) for k, v in trainer.iteration(next(batches)).items()})
         if not first:
             first = history
             continue
@@ -91,10 +116,25 @@ def main() -> dict:
             "first_differences": differing[:10],
             "batches": "fixed tensors" if args.fixed_batches else "the training data pipeline",
             "overrides": [*keep, *args.overrides],
+            "pause_s": args.pause,
+            "bursts": args.bursts,
             "loadavg": os.getloadavg(),
         },
         args.out,
     )
+
+
+def bursts() -> None:
+    """Until the process ends: three Python processes importing heavy libraries at once, then a pause of
+    0-4 s (drawn from a fixed seed)."""
+    draw = random.Random(0)
+    command = [sys.executable, "-c", "import mlflow.server, sklearn, scipy.signal"]
+    while True:
+        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        starting = [subprocess.Popen(command, **quiet) for _ in range(3)]
+        for process in starting:
+            process.wait()
+        time.sleep(draw.uniform(0, 4))
 
 
 if __name__ == "__main__":

@@ -122,43 +122,15 @@ def test_same_seed_and_config_give_the_same_losses():
     assert a.history["train/d_loss"] != c.history["train/d_loss"]
 
 
-def _train_histories(tmp_path: Path, name: str, args: list[str], cores: set[int] | None) -> dict:
-    """A `wavegan train` process on `cores` only (None: all): its train/ histories, from its own store."""
-    db = tmp_path / f"{name}.db"
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{db}"}
-    env["WAVEGAN_CHECKPOINT_DIR"] = str(tmp_path / name)
-    pin = (lambda: os.sched_setaffinity(0, cores)) if cores else None
-    done = subprocess.run(
-        [sys.executable, "-m", "wavegan.train", *args, f"hydra.run.dir={tmp_path / name}"],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600, preexec_fn=pin,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-2000:]
-    store = MlflowClient(tracking_uri=f"sqlite:///{db}")
-    (run,) = store.search_runs([store.get_experiment_by_name("tests").experiment_id])
-    keys = [k for k in run.data.metrics if k.startswith("train/") and k != "train/samples_per_s"]
-    return {k: [(m.step, m.value) for m in store.get_metric_history(run.info.run_id, k)] for k in keys}
-
-
-@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two cores to compare with one")
-def test_a_run_gives_the_same_bits_on_one_core_as_on_all(tmp_path):
-    """trainer.intra_op_threads=1 (the default): no op's result depends on how many threads could share it,
-    so a run (or a resumed one) is bit-identical on a machine with fewer cores or busier ones. With all
-    cores per op (0) these histories differ from step 1: a filter gradient sums in another order."""
-    args = [*TINY, "trainer.n_critic=2", "tracking.log_model=false"]
-    everywhere = _train_histories(tmp_path, "all_cores", args, None)
-    one_core = _train_histories(tmp_path, "one_core", args, {min(os.sched_getaffinity(0))})
-    assert everywhere and one_core == everywhere
-
-
 def test_a_thread_setting_tensorflow_can_no_longer_take_is_a_warning(caplog):
-    from wavegan.training.trainer import set_intra_op_threads
+    from wavegan.training.trainer import set_op_threads
 
     tf.constant(1.0) + 1.0  # TensorFlow is running in this process
-    set_intra_op_threads(1)  # what it runs with (tests/conftest.py): nothing to say
+    set_op_threads(0, 1)  # what it runs with (tests/conftest.py, the defaults): nothing to say
     assert not caplog.records
-    set_intra_op_threads(0)
-    assert "trainer.intra_op_threads=0 cannot apply" in caplog.text
-    assert tf.config.threading.get_intra_op_parallelism_threads() == 1
+    set_op_threads(0, 2)
+    assert "trainer.inter_op_threads=2 cannot apply" in caplog.text
+    assert tf.config.threading.get_inter_op_parallelism_threads() == 1
 
 
 def test_resume_continues_step_optimizer_and_mlflow_run():

@@ -303,10 +303,11 @@ class TrainerConfig:
     mixed_precision: bool = False  # float16 compute with loss scaling (GPUs with tensor cores)
     xla: bool = False  # jit-compile the train steps with XLA (slower on the CPU)
     deterministic: bool = True  # TF op determinism: same seed, config and machine give the same losses
-    # Threads one op may split its work over (TensorFlow's intra-op threads). 1: an op's result does not
-    # depend on how many cores the machine has or how busy they are (a reduction split over 2 threads
-    # rounds differently from 1); 0: TensorFlow's choice, all cores (faster for big models on many cores).
-    intra_op_threads: int = 1
+    # TensorFlow's threads (0: its choice, all cores). inter_op_threads=1 runs one op at a time: with two at
+    # once a run's values now and then differ from one step on (measured, trainer.py set_op_threads), so
+    # it is what makes `deterministic` hold on a busy machine; each op still uses intra_op_threads cores.
+    intra_op_threads: int = 0
+    inter_op_threads: int = 1
     # |D's adversarial loss| (WGAN: the Wasserstein estimate), and |G loss| for bce/lsgan, beyond this
     # count as divergence; a WGAN/hinge critic's drifting offset does not (losses.py).
     loss_bound: float = 1.0e6

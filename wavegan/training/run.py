@@ -107,6 +107,7 @@ def build_for_training(cfg: DictConfig):
         bool(cfg.trainer.deterministic),
         bool(cfg.trainer.mixed_precision),
         int(cfg.trainer.intra_op_threads),
+        int(cfg.trainer.inter_op_threads),
     )
     shape = build_representation(
         cfg.preprocessing, int(cfg.data.slice_len), int(cfg.data.sample_rate)

@@ -298,7 +298,11 @@ def checkpoint_manager(trainer: GANTrainer, directory: Path) -> tf.train.Checkpo
 
 
 def configure_tensorflow(
-    seed: int, deterministic: bool, mixed_precision: bool, intra_op_threads: int = 1
+    seed: int,
+    deterministic: bool,
+    mixed_precision: bool,
+    intra_op_threads: int = 0,
+    inter_op_threads: int = 1,
 ) -> None:
     """Fresh Keras state and seeds for one job (Hydra multiruns run many jobs in one process)."""
     keras.backend.clear_session()
@@ -306,23 +310,29 @@ def configure_tensorflow(
     keras.utils.set_random_seed(seed)
     if deterministic:
         tf.config.experimental.enable_op_determinism()
-    set_intra_op_threads(intra_op_threads)
+    set_op_threads(intra_op_threads, inter_op_threads)
 
 
-def set_intra_op_threads(threads: int) -> None:
-    """How many threads one op may split its work over (0: TensorFlow's choice, all cores).
+def set_op_threads(intra_op: int, inter_op: int) -> None:
+    """How many threads one op may split its work over, and how many ops may run at once (0: TensorFlow's
+    choice, all cores). TensorFlow takes them once per process, before its first op.
 
-    Op determinism fixes each op's algorithm, not its thread split: a convolution's filter gradient, for
-    one, sums its partial results in a different order on 2 threads than on 1, so with all cores the bits
-    of a run depend on the machine's core count (measured: every train/ figure differs from step 1 between
-    1 and 2 cores). One thread per op makes them independent of it; ops still run side by side on the
-    other cores. TensorFlow takes the setting once per process, before its first op."""
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-    except RuntimeError:  # TensorFlow already ran an op in this process with another setting
-        log.warning(
-            "trainer.intra_op_threads=%d cannot apply: TensorFlow already runs in this process with %d "
-            "(0: all cores), set by an earlier run or op in it. It applies in a new process.",
-            threads,
-            tf.config.threading.get_intra_op_parallelism_threads(),
-        )
+    Op determinism fixes each op's algorithm, yet with two ops running at once a run's values now and then
+    differ from one step on, with the same seed, config and batches, with oneDNN's kernels or Eigen's
+    (measured under bursts of load, benchmarks/step_determinism.py --bursts: README "Reproducible resume,
+    precisely"). One op at a time removes that; each op still splits its work over the intra-op threads,
+    the same way in every run on the machine (a different count would sum in another order)."""
+    for name, threads, current, apply in (
+        ("intra_op_threads", intra_op, tf.config.threading.get_intra_op_parallelism_threads,
+         tf.config.threading.set_intra_op_parallelism_threads),
+        ("inter_op_threads", inter_op, tf.config.threading.get_inter_op_parallelism_threads,
+         tf.config.threading.set_inter_op_parallelism_threads),
+    ):  # fmt: skip
+        try:
+            apply(threads)
+        except RuntimeError:  # TensorFlow already ran an op in this process with another setting
+            log.warning(
+                "trainer.%s=%d cannot apply: TensorFlow already runs in this process with %d (0: all "
+                "cores), set by an earlier run or op in it. It applies in a new process.",
+                name, threads, current(),
+            )  # fmt: skip
