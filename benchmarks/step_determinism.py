@@ -108,6 +108,8 @@ def main() -> dict:
                 differing.append({"rep": rep, "step": step, "metrics": sorted(diff)})
                 print(f"repetition {rep}: step {step} differs: {diff}", flush=True)
                 break
+        if rep % 10 == 9:
+            print(f"{rep + 1} repetitions, {len(differing)} differed", flush=True)
     return report(
         {
             "repetitions": args.reps,
