@@ -328,6 +328,8 @@ def set_op_threads(intra_op: int, inter_op: int) -> None:
         ("inter_op_threads", inter_op, tf.config.threading.get_inter_op_parallelism_threads,
          tf.config.threading.set_inter_op_parallelism_threads),
     ):  # fmt: skip
+        if current() == threads:  # 0 when unset: TensorFlow's choice is what it runs with
+            continue
         try:
             apply(threads)
         except RuntimeError:  # TensorFlow already ran an op in this process with another setting
