@@ -131,8 +131,8 @@ def bursts() -> None:
     0-4 s (drawn from a fixed seed)."""
     draw = random.Random(0)
     command = [sys.executable, "-c", "import mlflow.server, sklearn, scipy.signal"]
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
     while True:
-        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
         starting = [subprocess.Popen(command, **quiet) for _ in range(3)]
         for process in starting:
             process.wait()

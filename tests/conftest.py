@@ -11,9 +11,11 @@ import tensorflow as tf
 
 # isort: on
 
-# What every training run asks for (trainer.inter_op_threads, default 1: one op at a time): TensorFlow takes
+from wavegan.config.schema import TrainerConfig  # noqa: E402
+
+# What every training run asks for (trainer.inter_op_threads, by default one op at a time): TensorFlow takes
 # it once per process, before its first op, and the in-process tests run many ops before their first run.
-tf.config.threading.set_inter_op_parallelism_threads(1)
+tf.config.threading.set_inter_op_parallelism_threads(TrainerConfig.inter_op_threads)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -319,7 +319,8 @@ def test_gpu_options_build_and_step_on_the_cpu(option):
     compose([*TINY])  # leave the global policy as the next test expects
     from wavegan.training.trainer import configure_tensorflow
 
-    configure_tensorflow(0, False, False)
+    trainer = compose([*TINY]).trainer
+    configure_tensorflow(0, False, False, trainer.intra_op_threads, trainer.inter_op_threads)
 
 
 def test_mlflow_queue_lines_about_a_lost_server_are_left_to_the_one_message():

@@ -301,8 +301,8 @@ def configure_tensorflow(
     seed: int,
     deterministic: bool,
     mixed_precision: bool,
-    intra_op_threads: int = 0,
-    inter_op_threads: int = 1,
+    intra_op_threads: int,
+    inter_op_threads: int,
 ) -> None:
     """Fresh Keras state and seeds for one job (Hydra multiruns run many jobs in one process)."""
     keras.backend.clear_session()
